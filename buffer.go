@@ -1,0 +1,125 @@
+package wsx
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"sync"
+)
+
+// Buffer sizes. Read and write buffers come from pools and go back while a
+// connection is idle, so an idle connection holds neither.
+const (
+	readBufSize  = 8 << 10
+	writeBufSize = 8 << 10
+)
+
+var (
+	readBufPool  = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+	writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeBufSize); return &b }}
+)
+
+func getBuf(p *sync.Pool) []byte { return *p.Get().(*[]byte) }
+
+func putBuf(p *sync.Pool, b []byte) {
+	p.Put(&b)
+}
+
+// bufReader buffers reads from the connection. Its buffer is taken from a
+// pool when data arrives and, where the platform lets wsx wait for
+// readability without a buffer (see read_unix.go), returned as soon as it
+// is empty.
+type bufReader struct {
+	nc   net.Conn
+	buf  []byte
+	r, w int
+	raw  *rawReader // nil where waiting without a buffer is not possible
+}
+
+func (b *bufReader) init(nc net.Conn) {
+	b.nc = nc
+	b.raw = newRawReader(nc, b)
+}
+
+// preload takes the bytes a handshake reader read past the handshake.
+func (b *bufReader) preload(br *bufio.Reader) {
+	if b.buf == nil {
+		b.buf = getBuf(&readBufPool)
+	}
+	n, _ := br.Read(b.buf[b.w:])
+	b.w += n
+}
+
+func (b *bufReader) buffered() int { return b.w - b.r }
+
+func (b *bufReader) peek() []byte { return b.buf[b.r:b.w] }
+
+func (b *bufReader) discard(n int) {
+	b.r += n
+	if b.r == b.w {
+		b.r, b.w = 0, 0
+	}
+}
+
+// release returns an empty buffer to the pool where it can be had back
+// without blocking on it.
+func (b *bufReader) release() {
+	if b.raw != nil && b.r == b.w && b.buf != nil {
+		putBuf(&readBufPool, b.buf)
+		b.buf = nil
+		b.r, b.w = 0, 0
+	}
+}
+
+// fill reads at least one more byte into the buffer.
+func (b *bufReader) fill() error {
+	if b.buf != nil && b.w == len(b.buf) {
+		n := copy(b.buf, b.buf[b.r:b.w])
+		b.r, b.w = 0, n
+	}
+	var n int
+	var err error
+	if b.raw != nil {
+		n, err = b.raw.read()
+	} else {
+		if b.buf == nil {
+			b.buf = getBuf(&readBufPool)
+		}
+		n, err = b.nc.Read(b.buf[b.w:])
+	}
+	b.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// ensure makes sure at least n (<= readBufSize) bytes are buffered.
+func (b *bufReader) ensure(n int) error {
+	if b.buf != nil && b.r+n > len(b.buf) {
+		m := copy(b.buf, b.buf[b.r:b.w])
+		b.r, b.w = 0, m
+	}
+	for b.w-b.r < n {
+		if err := b.fill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain reads and discards input until an error, such as the peer closing
+// or a deadline passing.
+func (b *bufReader) drain() {
+	for {
+		b.r, b.w = 0, 0
+		if err := b.fill(); err != nil {
+			b.r, b.w = 0, 0
+			b.release()
+			return
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package wsx
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultReadLimit is the largest message a Conn reads unless SetReadLimit
+// or the options say otherwise: 32 MiB. It bounds the memory one message
+// can make Read allocate; the streaming Reader honours it too.
+const DefaultReadLimit = 32 << 20
+
+// Conn is a WebSocket connection, made by Accept on a server or Dial on a
+// client.
+//
+// Any number of goroutines may write to a Conn at once (whole messages and
+// Writers are serialized; control frames may go out between the frames of
+// a streamed message), but only one goroutine may read at a time. Pings are
+// answered, and close frames handled, by whichever goroutine is reading, so
+// a program that wants pongs and close handshakes must keep a read going.
+type Conn struct {
+	nc          net.Conn
+	client      bool
+	subprotocol string
+	rd          bufReader
+
+	// Reading. The fields below are guarded by readMu.
+	readMu    chan struct{}
+	readErr   error // once set, every read returns it
+	inMsg     bool  // a data message has begun and not ended
+	msgType   MessageType
+	msgGen    uint64 // counts messages, to spot stale readers
+	msgLen    int64  // payload bytes of the current message announced so far
+	frameLeft int64  // payload bytes of the current data frame not yet read
+	frameFin  bool
+	frameKey  uint32
+	framePos  int
+	utf8      utf8Validator
+	mr        messageReader
+	ctrl      [maxControlPayload]byte
+
+	readLimit atomic.Int64
+
+	// Writing. msgMu is held for a whole data message, writeMu for one
+	// frame. The fields below are guarded by writeMu.
+	msgMu     chan struct{}
+	writeMu   chan struct{}
+	closeSent bool
+	wbuf      []byte
+	iov       net.Buffers
+	iovArr    [2][]byte
+	mw        messageWriter
+
+	closeRcvd  atomic.Pointer[CloseError]
+	peerClosed chan struct{} // closed when the peer's close frame arrived
+	closed     chan struct{} // closed when the TCP connection is closed
+	closeOnce  sync.Once
+
+	pingMu  sync.Mutex
+	pingSeq uint64
+	pings   map[uint64]chan struct{}
+
+	// Prebuilt for context.AfterFunc, so watching a context costs no
+	// closure per call.
+	expireRead  func()
+	expireWrite func()
+	readExpired chan struct{}
+}
+
+// aLongTimeAgo is a deadline in the past, used to interrupt blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// newConn wraps an upgraded connection. br holds bytes already read past
+// the handshake, if any.
+func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, readLimit int64) *Conn {
+	c := &Conn{
+		nc:          nc,
+		client:      client,
+		subprotocol: subprotocol,
+		readMu:      make(chan struct{}, 1),
+		msgMu:       make(chan struct{}, 1),
+		writeMu:     make(chan struct{}, 1),
+		peerClosed:  make(chan struct{}),
+		closed:      make(chan struct{}),
+		readExpired: make(chan struct{}, 1),
+	}
+	switch {
+	case readLimit == 0:
+		readLimit = DefaultReadLimit
+	case readLimit < 0:
+		readLimit = -1
+	}
+	c.readLimit.Store(readLimit)
+	c.rd.init(nc)
+	if br != nil && br.Buffered() > 0 {
+		c.rd.preload(br)
+	}
+	c.mr.c = c
+	c.mw.c = c
+	c.expireRead = func() {
+		c.nc.SetReadDeadline(aLongTimeAgo)
+		c.readExpired <- struct{}{}
+	}
+	c.expireWrite = func() { c.nc.SetWriteDeadline(aLongTimeAgo) }
+	return c
+}
+
+// Subprotocol returns the subprotocol both sides agreed on in the opening
+// handshake, or "" if none.
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr returns the remote network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// SetReadLimit sets the largest message, in payload bytes, that the
+// connection reads; a negative n removes the limit. A message over the
+// limit fails the connection with status 1009 (message too big) as soon as
+// a frame header announces it, before its payload is read. The default is
+// DefaultReadLimit.
+func (c *Conn) SetReadLimit(n int64) {
+	if n < 0 {
+		n = -1
+	}
+	c.readLimit.Store(n)
+}
+
+// closeNet closes the TCP connection once and reports whether this call
+// did it.
+func (c *Conn) closeNet() bool {
+	did := false
+	c.closeOnce.Do(func() {
+		did = true
+		close(c.closed)
+		c.nc.Close()
+	})
+	return did
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// lock acquires a channel mutex, giving up when ctx ends or the connection
+// closes.
+func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
+	select {
+	case mu <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case mu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return ErrClosed
+	}
+}
+
+// watchRead arranges for a blocked read to return when ctx ends. It costs
+// nothing for a context that cannot end.
+func (c *Conn) watchRead(ctx context.Context) func() bool {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return context.AfterFunc(ctx, c.expireRead)
+}
+
+// unwatchRead undoes watchRead and reports whether ctx ended meanwhile, in
+// which case the read deadline, which the watcher moved into the past, is
+// cleared again so the connection stays usable.
+func (c *Conn) unwatchRead(stop func() bool) bool {
+	if stop == nil || stop() {
+		return false
+	}
+	<-c.readExpired
+	c.nc.SetReadDeadline(time.Time{})
+	return true
+}
+
+func (c *Conn) watchWrite(ctx context.Context) func() bool {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return context.AfterFunc(ctx, c.expireWrite)
+}
+
+// unwatchWrite undoes watchWrite and reports whether ctx ended meanwhile.
+// A write interrupted halfway leaves a partial frame on the wire, so the
+// caller closes the connection when this returns true.
+func (c *Conn) unwatchWrite(stop func() bool) bool {
+	return stop != nil && !stop()
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// ctxError reports a context that ended during op.
+func ctxError(op string, ctx context.Context) error {
+	return fmt.Errorf("wsx: %s: %w", op, context.Cause(ctx))
+}

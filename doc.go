@@ -1,0 +1,22 @@
+// Package wsx implements the WebSocket protocol (RFC 6455): a server side
+// that upgrades requests from any net/http handler (Accept), a client side
+// (Dial) over ws://, wss:// and HTTP proxies, and one connection type, Conn,
+// for both.
+//
+// wsx is strict on the wire. A peer that breaks the protocol gets a close
+// frame with the status code RFC 6455 assigns (1002 for framing errors,
+// 1007 for invalid UTF-8, 1009 for messages over the read limit) and the
+// connection ends; the error returned to the program wraps ErrProtocol,
+// ErrInvalidUTF8 or ErrMessageTooBig. A peer that closes normally is
+// reported with a CloseError carrying its status code and reason.
+//
+// A Conn reads whole messages (Read, AppendMessage) or streams them
+// (Reader); it writes whole messages (Write) or streams them as fragmented
+// messages (Writer). Every call that may wait takes a context.Context.
+// Writes are safe from many goroutines; reads are for one goroutine at a
+// time, and that goroutine also answers pings and close frames.
+//
+// An idle connection holds no read or write buffer: buffers come from
+// pools while data moves. A read loop built on AppendMessage and Write
+// allocates nothing per message.
+package wsx

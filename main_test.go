@@ -1,0 +1,9 @@
+package wsx_test
+
+import (
+	"testing"
+
+	"github.com/wsx-go/wsx/internal/test/leak"
+)
+
+func TestMain(m *testing.M) { leak.Main(m) }

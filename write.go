@@ -1,0 +1,297 @@
+package wsx
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+)
+
+// Write sends p as one message of type typ, in a single frame. It is safe
+// to call from several goroutines at once; messages go out whole, one after
+// another. Write does not check that a text message is valid UTF-8.
+//
+// If ctx ends before the message starts going out, Write returns the
+// context's error and the connection stays usable; if it ends while the
+// message is being written, the connection is closed, since a partial frame
+// cannot be taken back.
+func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	if typ != MessageText && typ != MessageBinary {
+		return fmt.Errorf("wsx: write: invalid message type %v", typ)
+	}
+	if err := c.lock(ctx, c.msgMu); err != nil {
+		return fmt.Errorf("wsx: write: %w", err)
+	}
+	err := c.writeFrame(ctx, true, opcode(typ), p)
+	<-c.msgMu
+	return err
+}
+
+// Writer returns a writer for one message of type typ, sent as a sequence
+// of frames (a fragmented message, RFC 6455 §5.4) as data is written, so a
+// message of any size can be streamed without holding it whole. The message
+// ends when the writer is closed; until then other data messages wait,
+// while control frames may go out between its frames. Writer uses ctx for
+// the whole message.
+func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if typ != MessageText && typ != MessageBinary {
+		return nil, fmt.Errorf("wsx: writer: invalid message type %v", typ)
+	}
+	if err := c.lock(ctx, c.msgMu); err != nil {
+		return nil, fmt.Errorf("wsx: writer: %w", err)
+	}
+	w := &c.mw
+	w.ctx = ctx
+	w.op = opcode(typ)
+	w.n = 0
+	w.active = true
+	w.buf = getBuf(&writeBufPool)
+	return w, nil
+}
+
+// Ping sends a ping and waits for the matching pong (RFC 6455 §5.5.2). The
+// pong is seen by the goroutine reading the connection, so Ping needs a
+// read in progress (Read, Reader or AppendMessage) to return.
+func (c *Conn) Ping(ctx context.Context) error {
+	c.pingMu.Lock()
+	c.pingSeq++
+	id := c.pingSeq
+	ch := make(chan struct{})
+	if c.pings == nil {
+		c.pings = make(map[uint64]chan struct{})
+	}
+	c.pings[id] = ch
+	c.pingMu.Unlock()
+	defer func() {
+		c.pingMu.Lock()
+		delete(c.pings, id)
+		c.pingMu.Unlock()
+	}()
+	var p [8]byte
+	binary.BigEndian.PutUint64(p[:], id)
+	if err := c.writeControl(ctx, opPing, p[:]); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctxError("ping", ctx)
+	case <-c.closed:
+		return fmt.Errorf("wsx: ping: %w", ErrClosed)
+	}
+}
+
+// writeControl sends a ping or pong.
+func (c *Conn) writeControl(ctx context.Context, op opcode, p []byte) error {
+	return c.writeFrame(ctx, true, op, p)
+}
+
+// writeClose sends the close frame of a Close call.
+func (c *Conn) writeClose(code StatusCode, reason string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return c.sendClose(ctx, code, reason)
+}
+
+// writeCloseTimeout sends a close frame unless one was sent, waiting at
+// most d. StatusNoStatusRcvd sends a close frame without a payload.
+func (c *Conn) writeCloseTimeout(code StatusCode, reason string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return c.sendClose(ctx, code, reason)
+}
+
+func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) error {
+	if err := c.lock(ctx, c.writeMu); err != nil {
+		return fmt.Errorf("wsx: close: %w", err)
+	}
+	defer func() { <-c.writeMu }()
+	if c.closeSent {
+		return fmt.Errorf("wsx: close: %w", ErrClosed)
+	}
+	c.closeSent = true
+	var p [maxControlPayload]byte
+	n := 0
+	if code != StatusNoStatusRcvd {
+		binary.BigEndian.PutUint16(p[:], uint16(code))
+		n = 2 + copy(p[2:], reason)
+	}
+	stop := c.watchWrite(ctx)
+	err := c.writeFrameLocked(true, opClose, p[:n])
+	if c.unwatchWrite(stop) {
+		err = ctxError("close", ctx)
+	}
+	if err != nil {
+		c.closeNet()
+		return fmt.Errorf("wsx: close: %w", err)
+	}
+	return nil
+}
+
+// writeFrame sends one frame, taking the frame lock.
+func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, p []byte) error {
+	if err := c.lock(ctx, c.writeMu); err != nil {
+		return fmt.Errorf("wsx: write: %w", err)
+	}
+	defer func() { <-c.writeMu }()
+	if c.closeSent {
+		return fmt.Errorf("wsx: write: %w", ErrClosed)
+	}
+	stop := c.watchWrite(ctx)
+	err := c.writeFrameLocked(fin, op, p)
+	if c.unwatchWrite(stop) {
+		err = ctxError("write", ctx)
+	}
+	if err != nil {
+		c.closeNet()
+		if c.isClosed() && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("wsx: write: %w: %w", ErrClosed, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// writeFrameLocked writes the frame header and payload, with one write
+// system call when the frame fits the write buffer and, on a server, with
+// one vectored write otherwise. A client masks the payload into the buffer
+// as it copies it and never modifies p.
+func (c *Conn) writeFrameLocked(fin bool, op opcode, p []byte) error {
+	if c.wbuf == nil {
+		c.wbuf = getBuf(&writeBufPool)
+	}
+	defer func() {
+		putBuf(&writeBufPool, c.wbuf)
+		c.wbuf = nil
+	}()
+	buf := c.wbuf
+	h := header{fin: fin, opcode: op, masked: c.client, length: int64(len(p))}
+	if c.client {
+		h.key = rand.Uint32()
+	}
+	hl := putHeader(buf, &h)
+	if hl+len(p) <= len(buf) {
+		if c.client {
+			maskCopy(buf[hl:], p, h.key, 0)
+		} else {
+			copy(buf[hl:], p)
+		}
+		_, err := c.nc.Write(buf[:hl+len(p)])
+		return err
+	}
+	if !c.client {
+		c.iovArr[0], c.iovArr[1] = buf[:hl], p
+		c.iov = c.iovArr[:]
+		_, err := c.iov.WriteTo(c.nc)
+		c.iovArr[0], c.iovArr[1] = nil, nil
+		return err
+	}
+	pos := 0
+	end := hl
+	for {
+		k := copy(buf[end:], p)
+		pos = maskCopy(buf[end:], p[:k], h.key, pos)
+		p = p[k:]
+		if _, err := c.nc.Write(buf[:end+k]); err != nil {
+			return err
+		}
+		if len(p) == 0 {
+			return nil
+		}
+		end = 0
+	}
+}
+
+// messageWriter streams one message as frames; Conn.Writer returns the
+// connection's single instance. Data collects in buf after room for the
+// largest header, so each frame goes out with one write.
+type messageWriter struct {
+	c      *Conn
+	ctx    context.Context
+	op     opcode // of the next frame: the message type, then continuation
+	buf    []byte
+	n      int
+	active bool
+}
+
+// Write adds p to the message, sending full frames as the buffer fills.
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if !w.active {
+		return 0, errors.New("wsx: write to a closed message writer")
+	}
+	total := len(p)
+	for len(p) > 0 {
+		room := len(w.buf) - maxHeaderSize - w.n
+		if w.n == 0 && len(p) > room {
+			// Large writes go out as their own frame, uncopied on a
+			// server.
+			if err := w.c.writeFrame(w.ctx, false, w.op, p); err != nil {
+				return total - len(p), err
+			}
+			w.op = opContinuation
+			return total, nil
+		}
+		k := copy(w.buf[maxHeaderSize+w.n:], p)
+		w.n += k
+		p = p[k:]
+		if w.n == len(w.buf)-maxHeaderSize {
+			if err := w.flush(false); err != nil {
+				return total - len(p), err
+			}
+		}
+	}
+	return total, nil
+}
+
+// Close sends the final frame of the message and lets the next message go.
+func (w *messageWriter) Close() error {
+	if !w.active {
+		return errors.New("wsx: message writer already closed")
+	}
+	err := w.flush(true)
+	w.active = false
+	putBuf(&writeBufPool, w.buf)
+	w.buf = nil
+	w.ctx = nil
+	<-w.c.msgMu
+	return err
+}
+
+// flush sends the buffered data as one frame.
+func (w *messageWriter) flush(fin bool) error {
+	c := w.c
+	if err := c.lock(w.ctx, c.writeMu); err != nil {
+		return fmt.Errorf("wsx: write: %w", err)
+	}
+	defer func() { <-c.writeMu }()
+	if c.closeSent {
+		return fmt.Errorf("wsx: write: %w", ErrClosed)
+	}
+	h := header{fin: fin, opcode: w.op, masked: c.client, length: int64(w.n)}
+	if c.client {
+		h.key = rand.Uint32()
+	}
+	data := w.buf[maxHeaderSize : maxHeaderSize+w.n]
+	hl := headerLen(h.length, h.masked)
+	start := maxHeaderSize - hl
+	putHeader(w.buf[start:], &h)
+	if c.client {
+		mask(h.key, 0, data)
+	}
+	stop := c.watchWrite(w.ctx)
+	_, err := c.nc.Write(w.buf[start : maxHeaderSize+w.n])
+	if c.unwatchWrite(stop) {
+		err = ctxError("write", w.ctx)
+	}
+	w.n = 0
+	w.op = opContinuation
+	if err != nil {
+		c.closeNet()
+		return err
+	}
+	return nil
+}
