@@ -130,7 +130,7 @@ func verifyRequest(w http.ResponseWriter, r *http.Request) (string, error) {
 		w.Header().Set("Upgrade", "websocket")
 		return refuse(http.StatusUpgradeRequired, `request must ask for "Connection: Upgrade" and "Upgrade: websocket"`)
 	}
-	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.Trim(v[0], " \t") != "13" {
 		w.Header().Set("Sec-WebSocket-Version", "13")
 		return refuse(http.StatusUpgradeRequired, "unsupported Sec-WebSocket-Version (only 13 is supported)")
 	}
@@ -138,7 +138,7 @@ func verifyRequest(w http.ResponseWriter, r *http.Request) (string, error) {
 	if len(keys) != 1 {
 		return refuse(http.StatusBadRequest, "exactly one Sec-WebSocket-Key is required")
 	}
-	key := strings.TrimSpace(keys[0])
+	key := strings.Trim(keys[0], " \t")
 	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 16 {
 		return refuse(http.StatusBadRequest, "Sec-WebSocket-Key must be 16 bytes in base64")
 	}

@@ -14,15 +14,37 @@ const (
 	writeBufSize = 8 << 10
 )
 
-var (
-	readBufPool  = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
-	writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeBufSize); return &b }}
+// The pools hold pointers to arrays rather than to slices: a slice can be
+// turned back into its array pointer without allocating, whereas putting
+// &b for a slice b would allocate a slice header on every Put, that is on
+// every message.
+type (
+	readBuf  [readBufSize]byte
+	writeBuf [writeBufSize]byte
 )
 
-func getBuf(p *sync.Pool) []byte { return *p.Get().(*[]byte) }
+var (
+	readBufPool  = sync.Pool{New: func() any { return new(readBuf) }}
+	writeBufPool = sync.Pool{New: func() any { return new(writeBuf) }}
+)
 
+func getBuf(p *sync.Pool) []byte {
+	switch b := p.Get().(type) {
+	case *readBuf:
+		return b[:]
+	case *writeBuf:
+		return b[:]
+	}
+	panic("wsx: unknown buffer pool")
+}
+
+// putBuf returns b, which getBuf took from p, to p.
 func putBuf(p *sync.Pool, b []byte) {
-	p.Put(&b)
+	if p == &readBufPool {
+		p.Put((*readBuf)(b))
+	} else {
+		p.Put((*writeBuf)(b))
+	}
 }
 
 // bufReader buffers reads from the connection. Its buffer is taken from a

@@ -151,7 +151,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if !utf8.ValidString(reason) {
 		return fmt.Errorf("wsx: close: reason: %w", ErrInvalidUTF8)
 	}
-	if err := c.writeClose(code, reason); err != nil {
+	if err := c.writeCloseTimeout(code, reason, closeTimeout); err != nil {
 		c.closeNet()
 		return err
 	}

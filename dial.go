@@ -116,9 +116,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 		return nil, nil, fmt.Errorf("wsx: dial: %w", err)
 	}
 	// Everything from here to the end of the handshake is bounded by ctx.
-	if dl, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(dl)
-	}
+	// The deadline is moved only once ctx has ended, so that a timeout
+	// is always reported as ctx's error.
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	fail := func(err error) (*Conn, *http.Response, error) {
 		stop()

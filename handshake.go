@@ -20,12 +20,14 @@ func acceptValue(key string) string {
 }
 
 // headerTokens returns the comma-separated tokens of every value of the
-// named header, with surrounding white space removed.
+// named header, with surrounding white space removed. Only spaces and tabs
+// are white space in HTTP lists (RFC 9110 §5.6.1), so "websocket" followed
+// by, say, a no-break space is not the token "websocket".
 func headerTokens(h http.Header, name string) []string {
 	var out []string
 	for _, v := range h.Values(name) {
 		for tok := range strings.SplitSeq(v, ",") {
-			if tok = strings.TrimSpace(tok); tok != "" {
+			if tok = strings.Trim(tok, " \t"); tok != "" {
 				out = append(out, tok)
 			}
 		}

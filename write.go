@@ -90,13 +90,6 @@ func (c *Conn) writeControl(ctx context.Context, op opcode, p []byte) error {
 	return c.writeFrame(ctx, true, op, p)
 }
 
-// writeClose sends the close frame of a Close call.
-func (c *Conn) writeClose(code StatusCode, reason string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
-	return c.sendClose(ctx, code, reason)
-}
-
 // writeCloseTimeout sends a close frame unless one was sent, waiting at
 // most d. StatusNoStatusRcvd sends a close frame without a payload.
 func (c *Conn) writeCloseTimeout(code StatusCode, reason string, d time.Duration) error {
@@ -140,6 +133,10 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, p []byte) er
 	defer func() { <-c.writeMu }()
 	if c.closeSent {
 		return fmt.Errorf("wsx: write: %w", ErrClosed)
+	}
+	if ctx.Err() != nil {
+		// Nothing is on the wire yet, so the connection stays usable.
+		return ctxError("write", ctx)
 	}
 	stop := c.watchWrite(ctx)
 	err := c.writeFrameLocked(fin, op, p)

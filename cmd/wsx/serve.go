@@ -122,10 +122,13 @@ func (e *echoServer) closeAll() {
 	e.wg.Wait()
 }
 
+// copyBufs holds the buffers echo streams messages through; a connection
+// holds one only while a message passes.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // echo copies each message back to the client with the same type,
 // streaming it so that a message of any size passes through a fixed buffer.
 func echo(ctx context.Context, c *wsx.Conn) error {
-	buf := make([]byte, 32<<10)
 	for {
 		typ, r, err := c.Reader(ctx)
 		if err != nil {
@@ -135,7 +138,10 @@ func echo(ctx context.Context, c *wsx.Conn) error {
 		if err != nil {
 			return err
 		}
-		if _, err := io.CopyBuffer(w, r, buf); err != nil {
+		bp := copyBufs.Get().(*[]byte)
+		_, err = io.CopyBuffer(w, r, *bp)
+		copyBufs.Put(bp)
+		if err != nil {
 			w.Close()
 			return err
 		}

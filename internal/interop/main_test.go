@@ -1,0 +1,11 @@
+//go:build linux
+
+package interop
+
+import (
+	"testing"
+
+	"github.com/wsx-go/wsx/internal/test/leak"
+)
+
+func TestMain(m *testing.M) { leak.Main(m) }
