@@ -39,6 +39,19 @@ type AcceptOptions struct {
 	// ReadLimit is the initial read limit (see Conn.SetReadLimit): 0
 	// means DefaultReadLimit and a negative value no limit.
 	ReadLimit int64
+
+	// CompressionMode decides whether permessage-deflate (RFC 7692) is
+	// accepted when a client offers it; the zero value declines it.
+	CompressionMode CompressionMode
+
+	// CompressionThreshold is the size below which Write sends messages
+	// uncompressed: 0 means DefaultCompressionThreshold and a negative
+	// value compresses every message.
+	CompressionThreshold int
+
+	// CompressionLevel trades speed for size, from 1 (fastest) to 9
+	// (smallest); 0 means a fast default.
+	CompressionLevel int
 }
 
 // Accept upgrades an HTTP/1.1 request to a WebSocket connection
@@ -72,6 +85,14 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		}
 	}
 	subprotocol := selectSubprotocol(r, o.Subprotocols)
+	var extResp string
+	var dcfg deflateConfig
+	var deflate bool
+	if o.CompressionMode != CompressionDisabled {
+		// Malformed entries are declined like unacceptable ones.
+		exts, _ := parseExtensions(r.Header)
+		extResp, dcfg, deflate = negotiateDeflate(exts, o.CompressionMode)
+	}
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -89,6 +110,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if subprotocol != "" {
 		h.Set("Sec-WebSocket-Protocol", subprotocol)
 	}
+	if deflate {
+		h.Set("Sec-WebSocket-Extensions", extResp)
+	}
 	buf := make([]byte, 0, 256)
 	buf = append(buf, "HTTP/1.1 101 Switching Protocols\r\n"...)
 	bw := appendWriter{&buf}
@@ -100,7 +124,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, fmt.Errorf("wsx: accept: write response: %w", err)
 	}
 	nc.SetWriteDeadline(time.Time{})
-	return newConn(nc, false, brw.Reader, subprotocol, o.ReadLimit), nil
+	c := newConn(nc, false, brw.Reader, subprotocol, o.ReadLimit)
+	if deflate {
+		c.deflate = newDeflateState(c, dcfg, o.CompressionLevel, o.CompressionThreshold)
+	}
+	return c, nil
 }
 
 // appendWriter appends writes to a byte slice.

@@ -30,21 +30,23 @@ type Conn struct {
 	client      bool
 	subprotocol string
 	rd          bufReader
+	deflate     *deflateState // nil unless permessage-deflate was agreed
 
 	// Reading. The fields below are guarded by readMu.
-	readMu    chan struct{}
-	readErr   error // once set, every read returns it
-	inMsg     bool  // a data message has begun and not ended
-	msgType   MessageType
-	msgGen    uint64 // counts messages, to spot stale readers
-	msgLen    int64  // payload bytes of the current message announced so far
-	frameLeft int64  // payload bytes of the current data frame not yet read
-	frameFin  bool
-	frameKey  uint32
-	framePos  int
-	utf8      utf8Validator
-	mr        messageReader
-	ctrl      [maxControlPayload]byte
+	readMu        chan struct{}
+	readErr       error // once set, every read returns it
+	inMsg         bool  // a data message has begun and not ended
+	msgType       MessageType
+	msgCompressed bool   // the current message is compressed (RSV1)
+	msgGen        uint64 // counts messages, to spot stale readers
+	msgLen        int64  // payload bytes of the current message announced so far
+	frameLeft     int64  // payload bytes of the current data frame not yet read
+	frameFin      bool
+	frameKey      uint32
+	framePos      int
+	utf8          utf8Validator
+	mr            messageReader
+	ctrl          [maxControlPayload]byte
 
 	readLimit atomic.Int64
 

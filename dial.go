@@ -47,6 +47,20 @@ type DialOptions struct {
 	// ReadLimit is the initial read limit (see Conn.SetReadLimit): 0
 	// means DefaultReadLimit and a negative value no limit.
 	ReadLimit int64
+
+	// CompressionMode decides whether permessage-deflate (RFC 7692) is
+	// offered; the zero value does not offer it. The server may still
+	// decline, which Dial accepts.
+	CompressionMode CompressionMode
+
+	// CompressionThreshold is the size below which Write sends messages
+	// uncompressed: 0 means DefaultCompressionThreshold and a negative
+	// value compresses every message.
+	CompressionThreshold int
+
+	// CompressionLevel trades speed for size, from 1 (fastest) to 9
+	// (smallest); 0 means a fast default.
+	CompressionLevel int
 }
 
 // maxRefusalBody bounds the body of a refused handshake that Dial keeps in
@@ -147,7 +161,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	var keyBytes [16]byte
 	rand.Read(keyBytes[:])
 	key := base64.StdEncoding.EncodeToString(keyBytes[:])
-	if _, err := conn.Write(handshakeRequest(u, header, key, o.Subprotocols)); err != nil {
+	if _, err := conn.Write(handshakeRequest(u, header, key, o.Subprotocols, deflateOfferHeader(o.CompressionMode))); err != nil {
 		return fail(err)
 	}
 	br := bufio.NewReaderSize(conn, 4096)
@@ -163,7 +177,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 		nc.Close()
 		return nil, resp, fmt.Errorf("wsx: dial: server refused the WebSocket upgrade: %s: %w", resp.Status, ErrHandshake)
 	}
-	subprotocol, err := verifyResponse(resp, key, o.Subprotocols)
+	hr, err := verifyResponse(resp, key, o.Subprotocols, o.CompressionMode)
 	if err != nil {
 		stop()
 		nc.Close()
@@ -175,7 +189,11 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	nc.SetDeadline(time.Time{})
 	resp.Body = http.NoBody
-	return newConn(conn, true, br, subprotocol, o.ReadLimit), resp, nil
+	c := newConn(conn, true, br, hr.subprotocol, o.ReadLimit)
+	if hr.deflate {
+		c.deflate = newDeflateState(c, hr.deflateCfg, o.CompressionLevel, o.CompressionThreshold)
+	}
+	return c, resp, nil
 }
 
 // hostPort returns u's host with the scheme's default port added.
@@ -209,7 +227,7 @@ func tlsConfigFor(cfg *tls.Config, host string) *tls.Config {
 }
 
 // handshakeRequest renders the client's opening handshake.
-func handshakeRequest(u *url.URL, header http.Header, key string, subprotocols []string) []byte {
+func handshakeRequest(u *url.URL, header http.Header, key string, subprotocols []string, extensions string) []byte {
 	var b []byte
 	b = append(b, "GET "...)
 	b = append(b, u.RequestURI()...)
@@ -223,6 +241,11 @@ func handshakeRequest(u *url.URL, header http.Header, key string, subprotocols [
 		b = append(b, strings.Join(subprotocols, ", ")...)
 		b = append(b, "\r\n"...)
 	}
+	if extensions != "" {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, extensions...)
+		b = append(b, "\r\n"...)
+	}
 	h := header.Clone()
 	for _, k := range []string{"Host", "Upgrade", "Connection", "Sec-Websocket-Version", "Sec-Websocket-Key", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions"} {
 		h.Del(k)
@@ -232,32 +255,46 @@ func handshakeRequest(u *url.URL, header http.Header, key string, subprotocols [
 	return b
 }
 
+// handshakeResult is what the client learns from a valid 101 response.
+type handshakeResult struct {
+	subprotocol string
+	deflate     bool
+	deflateCfg  deflateConfig
+}
+
 // verifyResponse checks the server's 101 response (RFC 6455 §4.1, the
-// client's checks 1–6) and returns the chosen subprotocol.
-func verifyResponse(resp *http.Response, key string, offered []string) (string, error) {
+// client's checks 1–6) against what was offered.
+func verifyResponse(resp *http.Response, key string, offered []string, mode CompressionMode) (handshakeResult, error) {
+	var r handshakeResult
 	if !hasToken(resp.Header, "Upgrade", "websocket") {
-		return "", fmt.Errorf("response lacks \"Upgrade: websocket\": %w", ErrHandshake)
+		return r, fmt.Errorf("response lacks \"Upgrade: websocket\": %w", ErrHandshake)
 	}
 	if !hasToken(resp.Header, "Connection", "upgrade") {
-		return "", fmt.Errorf("response lacks \"Connection: Upgrade\": %w", ErrHandshake)
+		return r, fmt.Errorf("response lacks \"Connection: Upgrade\": %w", ErrHandshake)
 	}
 	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), acceptValue(key); got != want {
-		return "", fmt.Errorf("Sec-WebSocket-Accept is %q, want %q: %w", got, want, ErrHandshake)
+		return r, fmt.Errorf("Sec-WebSocket-Accept is %q, want %q: %w", got, want, ErrHandshake)
 	}
-	if ext := headerTokens(resp.Header, "Sec-WebSocket-Extensions"); len(ext) > 0 {
-		return "", fmt.Errorf("server chose extensions %q that were not offered: %w", strings.Join(ext, ", "), ErrHandshake)
+	exts, ok := parseExtensions(resp.Header)
+	if !ok {
+		return r, fmt.Errorf("malformed Sec-WebSocket-Extensions %q: %w", resp.Header.Values("Sec-WebSocket-Extensions"), ErrHandshake)
+	}
+	var err error
+	if r.deflateCfg, r.deflate, err = acceptDeflateResponse(exts, mode); err != nil {
+		return r, fmt.Errorf("%v: %w", err, ErrHandshake)
 	}
 	protos := headerTokens(resp.Header, "Sec-WebSocket-Protocol")
 	switch len(protos) {
 	case 0:
-		return "", nil
+		return r, nil
 	case 1:
 		for _, o := range offered {
 			if o == protos[0] {
-				return o, nil
+				r.subprotocol = o
+				return r, nil
 			}
 		}
-		return "", fmt.Errorf("server chose subprotocol %q that was not offered: %w", protos[0], ErrHandshake)
+		return r, fmt.Errorf("server chose subprotocol %q that was not offered: %w", protos[0], ErrHandshake)
 	}
-	return "", fmt.Errorf("server chose several subprotocols %q: %w", protos, ErrHandshake)
+	return r, fmt.Errorf("server chose several subprotocols %q: %w", protos, ErrHandshake)
 }

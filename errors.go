@@ -13,8 +13,9 @@ var (
 	// (no data is written after a close frame, RFC 6455 §5.5.1).
 	ErrClosed = errors.New("wsx: connection closed")
 
-	// ErrProtocol reports that the peer broke RFC 6455 framing rules.
-	// The connection was failed with status 1002.
+	// ErrProtocol reports that the peer broke RFC 6455 framing rules
+	// (the connection was failed with status 1002) or sent compressed
+	// data that does not decompress (status 1007).
 	ErrProtocol = errors.New("wsx: protocol error")
 
 	// ErrInvalidUTF8 reports a text message or close reason that is not

@@ -143,18 +143,38 @@ func (c *Conn) discardMessage() error {
 	return c.skipMessage()
 }
 
-// readPayload reads payload of the current message into p. It returns
-// io.EOF, possibly with data, when the message ends, and reads further
-// frame headers (handling control frames) as the message continues.
+// readPayload reads payload of the current message into p, decompressed
+// if the message is compressed, and checks the text of text messages. It
+// returns io.EOF, possibly with data, when the message ends.
 func (c *Conn) readPayload(p []byte) (int, error) {
+	var n int
+	var err error
+	if c.msgCompressed {
+		n, err = c.readInflated(p)
+	} else {
+		n, err = c.readRaw(p)
+	}
+	if c.msgType == MessageText && n > 0 && !c.utf8.write(p[:n]) {
+		return n, c.fail(&failure{code: StatusInvalidFramePayloadData, kind: ErrInvalidUTF8, msg: "text message is not valid UTF-8"})
+	}
+	if err == io.EOF {
+		if c.msgType == MessageText && !c.utf8.done() {
+			return n, c.fail(&failure{code: StatusInvalidFramePayloadData, kind: ErrInvalidUTF8, msg: "text message ends inside a UTF-8 sequence"})
+		}
+		c.inMsg = false
+	}
+	return n, err
+}
+
+// readRaw reads the payload bytes of the current message as they are on
+// the wire, unmasked, reading further frame headers (and handling control
+// frames) as the message continues. It returns io.EOF, possibly with data,
+// after the last frame.
+func (c *Conn) readRaw(p []byte) (int, error) {
 	n := 0
 	for {
 		if c.frameLeft == 0 {
 			if c.frameFin {
-				if c.msgType == MessageText && !c.utf8.done() {
-					return n, c.fail(&failure{code: StatusInvalidFramePayloadData, kind: ErrInvalidUTF8, msg: "text message ends inside a UTF-8 sequence"})
-				}
-				c.inMsg = false
 				c.frameFin = false
 				return n, io.EOF
 			}
@@ -194,9 +214,6 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		chunk = chunk[:k]
 		if !c.client {
 			c.framePos = mask(c.frameKey, c.framePos, chunk)
-		}
-		if c.msgType == MessageText && !c.utf8.write(chunk) {
-			return n, c.fail(&failure{code: StatusInvalidFramePayloadData, kind: ErrInvalidUTF8, msg: "text message is not valid UTF-8"})
 		}
 		c.frameLeft -= int64(k)
 		n += k
@@ -254,11 +271,19 @@ func (c *Conn) nextFrame() error {
 			}
 			c.inMsg = true
 			c.msgType = MessageType(h.opcode)
+			c.msgCompressed = h.rsv&bitRsv1 != 0
 			c.msgLen = 0
 			c.utf8.reset()
 		}
 		c.msgLen += h.length
-		if limit := c.readLimit.Load(); limit >= 0 && c.msgLen > limit {
+		limit := c.readLimit.Load()
+		if c.msgCompressed && limit >= 0 {
+			// The limit is on the decompressed size, checked as it
+			// is produced; here it only bounds the compressed size,
+			// allowing for incompressible data growing a little.
+			limit += limit/64 + 1024
+		}
+		if limit >= 0 && c.msgLen > limit {
 			return c.fail(&failure{code: StatusMessageTooBig, kind: ErrMessageTooBig,
 				msg: fmt.Sprintf("message of at least %d bytes is over the limit of %d", c.msgLen, limit)})
 		}
@@ -293,8 +318,19 @@ func (c *Conn) readHeader(h *header) error {
 		return c.fail(protocolError("masked frame from server"))
 	case !c.client && !h.masked:
 		return c.fail(protocolError("unmasked frame from client"))
-	case h.rsv != 0:
-		return c.fail(protocolError("reserved bits set without a negotiated extension"))
+	case h.rsv&(bitRsv2|bitRsv3) != 0:
+		return c.fail(protocolError("reserved bits RSV2 or RSV3 set without a negotiated extension"))
+	case h.rsv&bitRsv1 != 0:
+		// permessage-deflate marks the first frame of a compressed
+		// data message, and nothing else, with RSV1 (RFC 7692 §6).
+		switch {
+		case c.deflate == nil:
+			return c.fail(protocolError("reserved bit RSV1 set without a negotiated extension"))
+		case h.opcode.isControl():
+			return c.fail(protocolError("compressed control frame"))
+		case h.opcode == opContinuation:
+			return c.fail(protocolError("RSV1 set on a continuation frame"))
+		}
 	}
 	if h.opcode.isControl() {
 		if err := c.rd.ensure(hl + int(h.length)); err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+
+	"github.com/wsx-go/wsx/internal/flate"
 	"time"
 )
 
@@ -18,15 +20,38 @@ import (
 // context's error and the connection stays usable; if it ends while the
 // message is being written, the connection is closed, since a partial frame
 // cannot be taken back.
+//
+// When permessage-deflate was agreed, messages of at least the
+// compression threshold are compressed; see WriteUncompressed.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	return c.writeMessage(ctx, typ, p, c.deflate != nil && len(p) >= c.deflate.threshold)
+}
+
+// WriteUncompressed is Write without compression, whatever was agreed:
+// for a message known not to compress, such as an image, or one that must
+// not share a compression context with secrets sent on the same
+// connection.
+func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte) error {
+	return c.writeMessage(ctx, typ, p, false)
+}
+
+func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, compress bool) error {
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("wsx: write: invalid message type %v", typ)
 	}
 	if err := c.lock(ctx, c.msgMu); err != nil {
 		return fmt.Errorf("wsx: write: %w", err)
 	}
-	err := c.writeFrame(ctx, true, opcode(typ), p)
-	<-c.msgMu
+	defer func() { <-c.msgMu }()
+	if !compress {
+		return c.writeFrame(ctx, true, opcode(typ), 0, p)
+	}
+	d := c.deflate
+	bp := compressBufs.Get().(*[]byte)
+	enc := d.encoder()
+	out := d.finish(enc, enc.Write((*bp)[:0], p))
+	err := c.writeFrame(ctx, true, opcode(typ), bitRsv1, out)
+	putCompressBuf(bp, out)
 	return err
 }
 
@@ -49,6 +74,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	w.n = 0
 	w.active = true
 	w.buf = getBuf(&writeBufPool)
+	w.compressing = false
 	return w, nil
 }
 
@@ -87,7 +113,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 
 // writeControl sends a ping or pong.
 func (c *Conn) writeControl(ctx context.Context, op opcode, p []byte) error {
-	return c.writeFrame(ctx, true, op, p)
+	return c.writeFrame(ctx, true, op, 0, p)
 }
 
 // writeCloseTimeout sends a close frame unless one was sent, waiting at
@@ -114,7 +140,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) er
 		n = 2 + copy(p[2:], reason)
 	}
 	stop := c.watchWrite(ctx)
-	err := c.writeFrameLocked(true, opClose, p[:n])
+	err := c.writeFrameLocked(true, opClose, 0, p[:n])
 	if c.unwatchWrite(stop) {
 		err = ctxError("close", ctx)
 	}
@@ -126,7 +152,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) er
 }
 
 // writeFrame sends one frame, taking the frame lock.
-func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, p []byte) error {
+func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
 	if err := c.lock(ctx, c.writeMu); err != nil {
 		return fmt.Errorf("wsx: write: %w", err)
 	}
@@ -139,7 +165,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, p []byte) er
 		return ctxError("write", ctx)
 	}
 	stop := c.watchWrite(ctx)
-	err := c.writeFrameLocked(fin, op, p)
+	err := c.writeFrameLocked(fin, op, rsv, p)
 	if c.unwatchWrite(stop) {
 		err = ctxError("write", ctx)
 	}
@@ -157,7 +183,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, p []byte) er
 // system call when the frame fits the write buffer and, on a server, with
 // one vectored write otherwise. A client masks the payload into the buffer
 // as it copies it and never modifies p.
-func (c *Conn) writeFrameLocked(fin bool, op opcode, p []byte) error {
+func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
 	if c.wbuf == nil {
 		c.wbuf = getBuf(&writeBufPool)
 	}
@@ -166,7 +192,7 @@ func (c *Conn) writeFrameLocked(fin bool, op opcode, p []byte) error {
 		c.wbuf = nil
 	}()
 	buf := c.wbuf
-	h := header{fin: fin, opcode: op, masked: c.client, length: int64(len(p))}
+	h := header{fin: fin, rsv: rsv, opcode: op, masked: c.client, length: int64(len(p))}
 	if c.client {
 		h.key = rand.Uint32()
 	}
@@ -206,6 +232,11 @@ func (c *Conn) writeFrameLocked(fin bool, op opcode, p []byte) error {
 // messageWriter streams one message as frames; Conn.Writer returns the
 // connection's single instance. Data collects in buf after room for the
 // largest header, so each frame goes out with one write.
+//
+// With permessage-deflate, the first bytes are held uncompressed until it
+// is clear whether the message reaches the compression threshold; from
+// then on data goes through the compressor into cbuf, which is sent as a
+// frame whenever it fills.
 type messageWriter struct {
 	c      *Conn
 	ctx    context.Context
@@ -213,6 +244,40 @@ type messageWriter struct {
 	buf    []byte
 	n      int
 	active bool
+
+	compressing bool
+	enc         *flate.Encoder
+	cbufp       *[]byte
+	cbuf        []byte
+}
+
+// startCompressing switches the message to compression, moving the data
+// held so far into the compressor. It must happen before any frame of the
+// message has gone out, since RSV1 marks the first frame.
+func (w *messageWriter) startCompressing() {
+	d := w.c.deflate
+	w.compressing = true
+	w.enc = d.encoder()
+	w.cbufp = compressBufs.Get().(*[]byte)
+	w.cbuf = w.enc.Write((*w.cbufp)[:0], w.buf[maxHeaderSize:maxHeaderSize+w.n])
+	w.n = 0
+}
+
+// canCompress reports whether the message may still switch to compression.
+func (w *messageWriter) canCompress() bool {
+	return !w.compressing && w.c.deflate != nil && w.op != opContinuation
+}
+
+// flushCompressed sends the compressed data so far as one frame.
+func (w *messageWriter) flushCompressed(fin bool) error {
+	var rsv byte
+	if w.op != opContinuation {
+		rsv = bitRsv1
+	}
+	err := w.c.writeFrame(w.ctx, fin, w.op, rsv, w.cbuf)
+	w.op = opContinuation
+	w.cbuf = w.cbuf[:0]
+	return err
 }
 
 // Write adds p to the message, sending full frames as the buffer fills.
@@ -221,12 +286,26 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 		return 0, errors.New("wsx: write to a closed message writer")
 	}
 	total := len(p)
+	if !w.compressing && w.canCompress() && w.n+len(p) > len(w.buf)-maxHeaderSize {
+		// The message is too long for one buffer, so it certainly
+		// reaches the threshold.
+		w.startCompressing()
+	}
+	if w.compressing {
+		w.cbuf = w.enc.Write(w.cbuf, p)
+		if len(w.cbuf) >= writeBufSize {
+			if err := w.flushCompressed(false); err != nil {
+				return 0, err
+			}
+		}
+		return total, nil
+	}
 	for len(p) > 0 {
 		room := len(w.buf) - maxHeaderSize - w.n
 		if w.n == 0 && len(p) > room {
 			// Large writes go out as their own frame, uncopied on a
 			// server.
-			if err := w.c.writeFrame(w.ctx, false, w.op, p); err != nil {
+			if err := w.c.writeFrame(w.ctx, false, w.op, 0, p); err != nil {
 				return total - len(p), err
 			}
 			w.op = opContinuation
@@ -249,7 +328,19 @@ func (w *messageWriter) Close() error {
 	if !w.active {
 		return errors.New("wsx: message writer already closed")
 	}
-	err := w.flush(true)
+	if w.canCompress() && w.n >= w.c.deflate.threshold {
+		w.startCompressing()
+	}
+	var err error
+	if w.compressing {
+		w.cbuf = w.c.deflate.finish(w.enc, w.cbuf)
+		err = w.flushCompressed(true)
+		putCompressBuf(w.cbufp, w.cbuf)
+		w.enc, w.cbufp, w.cbuf = nil, nil, nil
+		w.compressing = false
+	} else {
+		err = w.flush(true)
+	}
 	w.active = false
 	putBuf(&writeBufPool, w.buf)
 	w.buf = nil
