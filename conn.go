@@ -169,7 +169,7 @@ func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
 	case mu <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	case <-c.closed:
 		return ErrClosed
 	}
