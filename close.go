@@ -183,12 +183,18 @@ func (c *Conn) waitCloseFrame() error {
 				break
 			}
 		}
+		c.finishClose()
 	case <-c.peerClosed:
+		// The reading goroutine saw the close frame and finishes the
+		// close itself: the buffered reader it drains is its own.
+		<-c.closed
 	case <-c.closed:
 	case <-timer.C:
+		// Another goroutine is reading: close without touching the
+		// reader it owns; its read returns.
+		c.closeNet()
 	}
 	ce := c.closeRcvd.Load()
-	c.finishClose()
 	if ce == nil {
 		return fmt.Errorf("wsx: close: no close frame from peer: %w", ErrClosed)
 	}

@@ -503,6 +503,7 @@ func checkKeys(t *testing.T, keys [][4]byte) {
 func TestConformanceLargeMessage(t *testing.T) {
 	for _, s := range oneEach() {
 		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
 			ep := s.start(t, config{readLimit: 64 << 20}).open(t)
 			ep.Timeout = 20 * time.Second
 			p := binaryOf(16<<20, 2)
@@ -559,23 +560,25 @@ func TestConformanceGolden(t *testing.T) {
 		typ    wsx.MessageType
 		data   []byte // the message wsx reads, if any
 		reply  []byte // the unmasked form of the frame wsx answers with
-		// streamFrames: the streaming echo sends this message as one
-		// frame too.
+		// streamOneFrame: the streaming echo, which buffers small
+		// messages, answers with the same single frame.
 		streamOneFrame bool
 	}{
 		{
-			name:   "single-frame text",
-			client: []byte("\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"),
-			server: []byte("\x81\x05\x48\x65\x6c\x6c\x6f"),
-			typ:    wsx.MessageText, data: hello,
+			name:           "single-frame text",
+			client:         []byte("\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"),
+			server:         []byte("\x81\x05\x48\x65\x6c\x6c\x6f"),
+			typ:            wsx.MessageText,
+			data:           hello,
 			reply:          []byte("\x81\x05\x48\x65\x6c\x6c\x6f"),
 			streamOneFrame: true,
 		},
 		{
-			name:   "fragmented text",
-			client: append(maskedWithRFCKey("\x01\x83", []byte("Hel")), maskedWithRFCKey("\x80\x82", []byte("lo"))...),
-			server: []byte("\x01\x03\x48\x65\x6c\x80\x02\x6c\x6f"),
-			typ:    wsx.MessageText, data: hello,
+			name:           "fragmented text",
+			client:         append(maskedWithRFCKey("\x01\x83", []byte("Hel")), maskedWithRFCKey("\x80\x82", []byte("lo"))...),
+			server:         []byte("\x01\x03\x48\x65\x6c\x80\x02\x6c\x6f"),
+			typ:            wsx.MessageText,
+			data:           hello,
 			reply:          []byte("\x81\x05\x48\x65\x6c\x6c\x6f"),
 			streamOneFrame: true,
 		},
@@ -586,10 +589,11 @@ func TestConformanceGolden(t *testing.T) {
 			reply:  []byte("\x8a\x05\x48\x65\x6c\x6c\x6f"),
 		},
 		{
-			name:   "256-byte binary",
-			client: maskedWithRFCKey("\x82\xFE\x01\x00", p256),
-			server: append([]byte("\x82\x7E\x01\x00"), p256...),
-			typ:    wsx.MessageBinary, data: p256,
+			name:           "256-byte binary",
+			client:         maskedWithRFCKey("\x82\xFE\x01\x00", p256),
+			server:         append([]byte("\x82\x7E\x01\x00"), p256...),
+			typ:            wsx.MessageBinary,
+			data:           p256,
 			reply:          append([]byte("\x82\x7E\x01\x00"), p256...),
 			streamOneFrame: true,
 		},
@@ -597,8 +601,9 @@ func TestConformanceGolden(t *testing.T) {
 			name:   "64 KiB binary",
 			client: maskedWithRFCKey("\x82\xFF\x00\x00\x00\x00\x00\x01\x00\x00", p64k),
 			server: append([]byte("\x82\x7F\x00\x00\x00\x00\x00\x01\x00\x00"), p64k...),
-			typ:    wsx.MessageBinary, data: p64k,
-			reply: append([]byte("\x82\x7F\x00\x00\x00\x00\x00\x01\x00\x00"), p64k...),
+			typ:    wsx.MessageBinary,
+			data:   p64k,
+			reply:  append([]byte("\x82\x7F\x00\x00\x00\x00\x00\x01\x00\x00"), p64k...),
 		},
 	}
 	for _, s := range bothSides() {
@@ -930,6 +935,22 @@ func TestConformanceUTF8(t *testing.T) {
 					ep.failed(1007, wsx.ErrInvalidUTF8)
 				})
 			}
+			// A read that ends inside a sequence leaves it pending;
+			// the bytes after the one that completes it must still
+			// be checked.
+			for _, tt := range []struct{ name, first, rest string }{
+				{"2-byte", "a\xce", "\xba\xff"},
+				{"3-byte", "\xe2\x82", "\xacb\xed\xa0\x80"},
+				{"4-byte", "\xf0\x9f", "\x98\x80\xc0\xaf"},
+			} {
+				t.Run("invalid after a completed pending sequence/"+tt.name, func(t *testing.T) {
+					ep := h.open(t)
+					ep.WriteFrame(rawpeer.Fragment(rawpeer.OpText, false, []byte(tt.first)))
+					ep.WantSilence(20 * time.Millisecond)
+					ep.WriteFrame(rawpeer.Fragment(rawpeer.OpContinuation, true, []byte(tt.rest)))
+					ep.failed(1007, wsx.ErrInvalidUTF8)
+				})
+			}
 			if s.chunk != whole {
 				return // chunked reads split these sequences already
 			}
@@ -1037,7 +1058,6 @@ func TestConformanceClose(t *testing.T) {
 		status wsx.StatusCode // the status the application sees, if the peer's close was valid
 		reason string         // the reason the application sees
 		kind   error          // the error the application sees, if wsx failed the connection
-		got    []message      // the messages the application reads first
 	}{
 		{name: "empty close", send: frames(rawpeer.Close(rawpeer.NoStatus, "")),
 			code: rawpeer.NoStatus, status: wsx.StatusNoStatusRcvd},
@@ -1158,6 +1178,24 @@ func TestConformanceReadLimit(t *testing.T) {
 					ep.failed(1009, wsx.ErrMessageTooBig)
 				})
 			}
+		})
+	}
+}
+
+// TestConformanceNoReadLimit checks that with the read limit removed a
+// header announcing an enormous message is not taken as a reason to
+// allocate it: the connection waits for the payload like any other.
+func TestConformanceNoReadLimit(t *testing.T) {
+	for _, s := range bothSides() {
+		t.Run(s.name, func(t *testing.T) {
+			ep := s.start(t, config{readLimit: -1}).open(t)
+			ep.WriteHeader(rawpeer.Frame{Fin: true, Opcode: rawpeer.OpBinary, Length: 1 << 62})
+			ep.WriteRaw(make([]byte, 100))
+			ep.WantSilence(50 * time.Millisecond)
+			ep.CloseWrite()
+			ep.WantEOF()
+			ep.wantAppErr(io.ErrUnexpectedEOF)
+			ep.wantNothingMoreGot()
 		})
 	}
 }

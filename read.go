@@ -53,9 +53,13 @@ func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (MessageType, []by
 	var err error
 	for {
 		if len(dst) == cap(dst) {
+			// Grow to the announced frame size at once, but no
+			// further than DefaultReadLimit: with the limit raised
+			// or removed, a header alone must not make wsx allocate
+			// what it announces (2^62 bytes would panic).
 			grow := 512
 			if c.frameLeft > int64(grow) {
-				grow = int(c.frameLeft)
+				grow = int(min(c.frameLeft, DefaultReadLimit))
 			}
 			dst = slices.Grow(dst, grow)
 		}

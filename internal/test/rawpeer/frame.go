@@ -264,7 +264,7 @@ func ReadFrame(r io.Reader, maxPayload uint64) (Frame, error) {
 		return f, fmt.Errorf("%w: %d bytes announced, %d allowed", ErrPayloadTooLarge, f.Length, maxPayload)
 	}
 	hl := len(raw)
-	raw = append(raw, make([]byte, f.Length)...)
+	raw = append(make([]byte, 0, uint64(hl)+f.Length), raw...)[:uint64(hl)+f.Length]
 	if _, err := io.ReadFull(r, raw[hl:]); err != nil {
 		return f, unexpected(err)
 	}
