@@ -38,8 +38,10 @@ func runLWS(t *testing.T, d time.Duration, args ...string) string {
 }
 
 // testServeLWS runs the libwebsockets test client against "wsx serve" at
-// serverURL through a tap that records the frames on the wire.
-func testServeLWS(t *testing.T, serverURL string) {
+// serverURL through a tap that records the frames on the wire. The client
+// offers permessage-deflate; compressed says whether the server agrees,
+// and then every frame is decompressed to check its content.
+func testServeLWS(t *testing.T, serverURL string, compressed bool) {
 	u, err := url.Parse(serverURL)
 	if err != nil {
 		t.Fatal(err)
@@ -62,14 +64,14 @@ func testServeLWS(t *testing.T, serverURL string) {
 			t.Fatalf("%d connections, want 1\n%s", len(conns), out)
 		}
 		c := conns[0]
-		if !strings.HasPrefix(c.response, "HTTP/1.1 101 ") {
-			t.Fatalf("handshake response %q, want 101", c.response)
+		_, cliInf := wantLWSHandshake(t, c, compressed)
+		sent, _ := readWire(t, "the client", c.toServer, cliInf)
+		if len(sent) == 0 {
+			t.Fatalf("the client sent no whole message; its frames: %v", c.toServer)
 		}
-		// Compressed (RFC 7692), the payload on the wire says nothing
-		// about the text's UTF-8.
-		first := firstData(c.toServer)
-		if first == nil || first.Opcode != rawpeer.OpText || first.Rsv == 0 && utf8.Valid(first.Payload) {
-			t.Fatalf("the client's first data frame is %v, want a text frame that is not UTF-8", first)
+		if first := sent[0]; first.op != rawpeer.OpText || first.compressed != compressed || utf8.Valid(first.data) {
+			t.Fatalf("the client's first message is opcode %#x, compressed %t, valid UTF-8 %t; want a text message, compressed %t, that is not UTF-8",
+				first.op, first.compressed, utf8.Valid(first.data), compressed)
 		}
 		if len(c.toClient) != 1 {
 			t.Fatalf("wsx sent %d frames %v, want only a close frame", len(c.toClient), c.toClient)
@@ -103,6 +105,9 @@ func testServeLWS(t *testing.T, serverURL string) {
 		if !strings.Contains(out, "closing mirror session") {
 			t.Fatalf("the client did not finish its mirror session:\n%s", out)
 		}
+		if errs := lwsErrors(out); len(errs) > 0 {
+			t.Fatalf("the client logged errors %q:\n%s", errs, out)
+		}
 		tp.close()
 		var mirror *tapSnapshot
 		conns := tp.connections()
@@ -114,7 +119,15 @@ func testServeLWS(t *testing.T, serverURL string) {
 		if mirror == nil {
 			t.Fatalf("no lws-mirror-protocol connection among %d", len(conns))
 		}
-		sent, echoed := dataFrames(mirror.toServer), dataFrames(mirror.toClient)
+		srvInf, cliInf := wantLWSHandshake(t, *mirror, compressed)
+		sent, pending := readWire(t, "the client", mirror.toServer, cliInf)
+		if pending != 0 {
+			t.Fatalf("the client left a message unfinished (%d frames)", pending)
+		}
+		echoed, pending := readWire(t, "wsx serve", mirror.toClient, srvInf)
+		if pending != 0 {
+			t.Fatalf("wsx serve left a message unfinished (%d frames)", pending)
+		}
 		if len(sent) < 1000 {
 			t.Fatalf("the client sent only %d messages", len(sent))
 		}
@@ -124,27 +137,63 @@ func testServeLWS(t *testing.T, serverURL string) {
 		if len(echoed) != len(sent) {
 			t.Fatalf("wsx echoed %d of %d messages; the client's last frame was %v", len(echoed), len(sent), mirror.toServer[len(mirror.toServer)-1])
 		}
-		// With permessage-deflate the payloads on the wire are
-		// compressed, each side its own way: only the frames' shape
-		// can be compared then.
-		compressed := strings.Contains(strings.ToLower(mirror.response), "permessage-deflate")
-		for i, f := range echoed {
+		for i, e := range echoed {
 			s := sent[i]
-			if f.Opcode != s.Opcode || !f.Fin || f.Masked || !compressed && !bytes.Equal(f.Payload, s.Payload) {
-				t.Fatalf("echo %d is %v, want unmasked %v", i, f, s)
+			// With compression agreed, wsx serve compresses every
+			// message: libwebsockets up to 4.3 stalls on one that
+			// is not.
+			if e.op != s.op || e.frames != 1 || e.compressed != compressed || !bytes.Equal(e.data, s.data) {
+				t.Fatalf("echo %d is opcode %#x in %d frames, compressed %t, %s; want opcode %#x in 1 frame, compressed %t, %s",
+					i, e.op, e.frames, e.compressed, preview(e.data), s.op, compressed, preview(s.data))
+			}
+		}
+		for _, f := range mirror.toClient {
+			if f.Masked {
+				t.Fatalf("wsx serve sent a masked frame %v", f)
 			}
 		}
 		t.Logf("wsx echoed all %d messages; the client ended with %v", len(sent), mirror.toServer[len(mirror.toServer)-1])
+		t.Logf("the client: %s", wireSummary(sent))
+		t.Logf("wsx serve: %s", wireSummary(echoed))
 	})
 }
 
-func firstData(fs []rawpeer.Frame) *rawpeer.Frame {
-	for i := range fs {
-		if !rawpeer.IsControl(fs[i].Opcode) {
-			return &fs[i]
+// lwsErrors returns the error lines libwebsockets logged, but for the
+// "E: Exiting" it always ends with.
+func lwsErrors(out string) []string {
+	var errs []string
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.Contains(line, "CONNECTION_ERROR") || strings.Contains(line, "] E: ") && !strings.HasSuffix(line, "] E: Exiting") {
+			errs = append(errs, line)
 		}
 	}
-	return nil
+	return errs
+}
+
+// lwsOffer is what the libwebsockets test client offers.
+const lwsOffer = "permessage-deflate; client_no_context_takeover"
+
+// wantLWSHandshake checks the libwebsockets client's offer and wsx serve's
+// answer on the wire, and returns decompressors for what each side sends:
+// nil when compression was declined.
+func wantLWSHandshake(t *testing.T, c tapSnapshot, compressed bool) (server, client *msgInflater) {
+	t.Helper()
+	if !strings.HasPrefix(c.response, "HTTP/1.1 101 ") {
+		t.Fatalf("handshake response %q, want 101", c.response)
+	}
+	if got := headerValue(c.request, "Sec-WebSocket-Extensions"); got != lwsOffer {
+		t.Fatalf("the client offered %q, want %q", got, lwsOffer)
+	}
+	resp := headerValue(c.response, "Sec-WebSocket-Extensions")
+	if !compressed {
+		if resp != "" {
+			t.Fatalf("wsx serve --compression off answered with extensions %q", resp)
+		}
+		return nil, nil
+	}
+	ps := wantDeflate(t, "wsx serve sent", resp, serveResponses["on"])
+	return ps.inflaters()
 }
 
 // dataFrames returns the frames that are not control frames.

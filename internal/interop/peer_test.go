@@ -82,6 +82,13 @@ type request struct {
 	Code      int      `json:"code,omitempty"`
 	Reason    string   `json:"reason,omitempty"`
 	TimeoutMS int      `json:"timeout_ms,omitempty"`
+	// Compress asks a ws peer to compress the message it sends, when
+	// permessage-deflate was agreed; Python's websockets and browsers
+	// compress every message then anyway.
+	Compress bool `json:"compress,omitempty"`
+	// Deflate is a ws client's perMessageDeflate option for "connect":
+	// false, or an object of options; absent means true.
+	Deflate any `json:"deflate,omitempty"`
 }
 
 // reply is a peer's answer to one command. Closed replies carry the close
@@ -93,7 +100,8 @@ type reply struct {
 	Port       int      `json:"port"`
 	Status     int      `json:"status"`
 	Path       string   `json:"path"`
-	Extensions string   `json:"extensions"`
+	Extensions string   `json:"extensions"` // the Sec-WebSocket-Extensions response header
+	Offer      string   `json:"offer"`      // a server's view of the client's offer
 	Protocol   string   `json:"protocol"`
 	Type       string   `json:"type"`
 	Data       []byte   `json:"data"`

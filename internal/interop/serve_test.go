@@ -129,7 +129,12 @@ const smallLimit = 1024
 
 func TestServe(t *testing.T) {
 	bin := buildWSX(t)
+	// srv runs with the default, --compression on. Messages sent in
+	// fragments go to plain instead, so that the frames on the wire are
+	// the ones the client chose and can be compared byte for byte:
+	// compressed, each client frames the message its own way.
 	srv := startServe(t, bin)
+	plain := startServe(t, bin, "--compression", "off")
 	small := startServe(t, bin, "--max-message-size", "1024")
 
 	clients := []struct {
@@ -177,7 +182,7 @@ func TestServe(t *testing.T) {
 				var tp *tap
 				if c.caps.fragments {
 					// Through a tap, the fragments can be seen.
-					tp = startTap(t, strings.TrimSuffix(strings.TrimPrefix(srv.url, "ws://"), "/"))
+					tp = startTap(t, hostOf(plain.url))
 				}
 				testServeClient(t, p, c.caps, srv.url, small.url, tp)
 			})
@@ -185,7 +190,12 @@ func TestServe(t *testing.T) {
 		t.Run("libwebsockets", func(t *testing.T) {
 			t.Parallel()
 			needLWS(t)
-			testServeLWS(t, srv.url)
+			testServeLWS(t, srv.url, true)
+		})
+		t.Run("libwebsockets-no-compression", func(t *testing.T) {
+			t.Parallel()
+			needLWS(t)
+			testServeLWS(t, plain.url, false)
 		})
 	})
 
@@ -212,8 +222,9 @@ func TestServe(t *testing.T) {
 
 // testServeClient runs every case the client can take part in against
 // "wsx serve" at url; smallURL is a server with a read limit of
-// smallLimit; tp, if not nil, relays to the first server and shows the
-// frames of fragmented messages. Each case uses a connection of its own.
+// smallLimit; tp, if not nil, relays to a server without compression and
+// shows the frames of fragmented messages, which then go there rather
+// than to url. Each case uses a connection of its own.
 func testServeClient(t *testing.T, p *peer, caps clientCaps, url, smallURL string, tp *tap) {
 	t.Helper()
 	connect := func(t *testing.T, u string) {

@@ -1,7 +1,13 @@
 // A WebSocket peer built on the ws library, driven by the Go interop tests.
 //
-//	node peer.mjs client     connects where the "connect" command says
-//	node peer.mjs server     listens on 127.0.0.1, port 0, and prints {"port": N}
+//	node peer.mjs client          connects where the "connect" command says
+//	node peer.mjs server [OPTS]   listens on 127.0.0.1, port 0, and prints {"port": N}
+//
+// OPTS is a JSON object of WebSocketServer options, such as
+// {"perMessageDeflate": {"threshold": 0}}; a "connect" command may carry
+// "deflate", the client's perMessageDeflate option (true when absent).
+// A "send" command with "compress": true asks ws to compress the message
+// when permessage-deflate was agreed; otherwise it goes out uncompressed.
 //
 // Commands arrive on stdin as JSON lines and each gets exactly one JSON
 // line on stdout: {"ok": true, ...} or {"error": "..."}. Binary data
@@ -15,9 +21,12 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 // Session records what one connection received so that commands can wait
 // for it: data messages in order, pings, and the close.
 class Session {
-  constructor(ws, req) {
+  constructor(ws, req, extensions) {
     this.ws = ws;
     this.req = req;
+    // The Sec-WebSocket-Extensions response header, as the client
+    // received it or the server sent it.
+    this.extensions = extensions || '';
     this.messages = [];
     this.pings = [];
     this.errors = [];
@@ -77,11 +86,11 @@ class Session {
   // send sends one message; several parts go out as fragments of it. A
   // text message is sent from raw bytes, which ws does not check, so a
   // test can send invalid UTF-8.
-  async send(type, parts) {
+  async send(type, parts, compress) {
     const bufs = parts.map((p) => Buffer.from(p, 'base64'));
     for (let i = 0; i < bufs.length; i++) {
       await new Promise((resolve, reject) => {
-        this.ws.send(bufs[i], { binary: type === 'binary', fin: i === bufs.length - 1, compress: false },
+        this.ws.send(bufs[i], { binary: type === 'binary', fin: i === bufs.length - 1, compress: !!compress },
           (err) => (err ? reject(err) : resolve()));
       });
     }
@@ -120,7 +129,8 @@ class Session {
   info() {
     return {
       ok: true,
-      extensions: this.ws.extensions,
+      extensions: this.extensions,
+      offer: this.req ? (this.req.headers['sec-websocket-extensions'] || '') : '',
       protocol: this.ws.protocol,
       path: this.req ? this.req.url : '',
     };
@@ -132,10 +142,15 @@ let server = null;
 const incoming = [];
 let incomingWake = null;
 
-function connect(url, timeoutMs) {
+function connect(url, deflate, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, maxPayload: 0 });
+    const ws = new WebSocket(url, {
+      handshakeTimeout: timeoutMs,
+      maxPayload: 0,
+      perMessageDeflate: deflate === undefined ? true : deflate,
+    });
     const s = new Session(ws, null);
+    ws.once('upgrade', (res) => { s.extensions = res.headers['sec-websocket-extensions'] || ''; });
     ws.once('open', () => resolve(s));
     ws.once('unexpected-response', (req, res) => reject(new Error(`handshake refused: HTTP ${res.statusCode}`)));
     ws.once('error', (err) => reject(err));
@@ -160,7 +175,7 @@ async function handle(cmd) {
   switch (cmd.op) {
     case 'connect':
       if (session && !session.closed) session.ws.terminate();
-      session = await connect(cmd.url, timeoutMs);
+      session = await connect(cmd.url, cmd.deflate, timeoutMs);
       return session.info();
     case 'accept':
       session = await accept(timeoutMs);
@@ -168,7 +183,7 @@ async function handle(cmd) {
   }
   if (!session) throw new Error('no connection');
   switch (cmd.op) {
-    case 'send': return session.send(cmd.type, cmd.parts);
+    case 'send': return session.send(cmd.type, cmd.parts, cmd.compress);
     case 'recv': return session.recv(timeoutMs);
     case 'ping': return session.ping(cmd.data || '', timeoutMs);
     case 'pings': return { ok: true, pings: session.pings };
@@ -178,13 +193,22 @@ async function handle(cmd) {
   throw new Error(`unknown op ${cmd.op}`);
 }
 
+// sentExtensions maps each upgrade request to the extensions header the
+// server answered it with.
+const sentExtensions = new WeakMap();
+
 if (mode === 'server') {
-  server = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 0 });
+  const opts = process.argv[3] ? JSON.parse(process.argv[3]) : {};
+  server = new WebSocketServer({ ...opts, host: '127.0.0.1', port: 0, maxPayload: 0 });
+  server.on('headers', (headers, req) => {
+    const h = headers.find((l) => l.toLowerCase().startsWith('sec-websocket-extensions:'));
+    sentExtensions.set(req, h ? h.slice(h.indexOf(':') + 1).trim() : '');
+  });
   // Without this handler a failed handshake would crash the process.
   server.on('error', (err) => process.stderr.write(`server error: ${err}\n`));
   server.on('wsClientError', (err, socket) => { process.stderr.write(`client error: ${err}\n`); socket.destroy(); });
   server.on('connection', (ws, req) => {
-    incoming.push(new Session(ws, req));
+    incoming.push(new Session(ws, req, sentExtensions.get(req)));
     if (incomingWake) {
       const w = incomingWake;
       incomingWake = null;

@@ -43,9 +43,19 @@ class Peer:
         return self.server.sockets[0].getsockname()[1]
 
     def info(self):
-        ext = self.ws.response_headers.get("Sec-WebSocket-Extensions", "") if self.mode == "client" else ""
+        # The Sec-WebSocket-Extensions response header as the client
+        # received it or the server sent it, and the server's view of the
+        # client's offer.
+        ext = self.ws.response_headers.get("Sec-WebSocket-Extensions", "")
+        offer = self.ws.request_headers.get("Sec-WebSocket-Extensions", "") if self.mode == "server" else ""
         path = getattr(self.ws, "path", "") if self.mode == "server" else ""
-        return {"ok": True, "extensions": ext or "", "protocol": self.ws.subprotocol or "", "path": path}
+        return {
+            "ok": True,
+            "extensions": ext or "",
+            "offer": offer or "",
+            "protocol": self.ws.subprotocol or "",
+            "path": path,
+        }
 
     async def closed_result(self):
         await self.ws.wait_closed()
