@@ -182,7 +182,10 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 				c.frameFin = false
 				return n, io.EOF
 			}
-			if n > 0 && c.rd.buffered() == 0 {
+			if n > 0 {
+				// Hand over what was read before parsing the next
+				// header, so the caller checks it first: an error in
+				// the next frame must not hide a fault in this one.
 				return n, nil
 			}
 			if err := c.nextFrame(); err != nil {
