@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/wsx-go/wsx/internal/test/strictflate"
 )
 
 // Payloads shaped like WebSocket traffic, deterministic for a seed.
@@ -120,12 +122,18 @@ func encodeMessages(e *Encoder, msgs [][]byte, takeover []bool, chunk int) [][]b
 	return out
 }
 
+// seen is what the strict decoder reported over all messages.
+type seen struct {
+	longest int    // the longest distance
+	blocks  [3]int // per BTYPE, including the empty stored block ending each message
+}
+
 // verify decodes the compressed messages twice: as one stream through
 // compress/flate, the way a permessage-deflate receiver with context takeover
-// does, and through the strict test inflater, which also checks that no
+// does, and through the strict test decoder, which also checks that no
 // distance exceeds 2^windowBits-1 and that no message reaches back past a
 // message finished without takeover.
-func verify(windowBits int, msgs [][]byte, takeover []bool, compressed [][]byte) (*inflater, error) {
+func verify(windowBits int, msgs [][]byte, takeover []bool, compressed [][]byte) (*seen, error) {
 	var stream []byte
 	var want []byte
 	for i, c := range compressed {
@@ -143,15 +151,25 @@ func verify(windowBits int, msgs [][]byte, takeover []bool, compressed [][]byte)
 		return nil, fmt.Errorf("compress/flate decoded %d bytes that differ from the %d written (first difference at %d)", len(got), len(want), firstDiff(got, want))
 	}
 
-	f := &inflater{maxDist: 1<<windowBits - 1}
+	// The decoder allows distances up to the whole window, 2^windowBits;
+	// the encoder promises one less.
+	d := strictflate.New(windowBits)
+	f := &seen{}
 	prevTakeover := true
 	for i, c := range compressed {
-		got, err := f.message(c, prevTakeover)
+		res, err := d.Message(c, prevTakeover)
 		if err != nil {
 			return f, fmt.Errorf("message %d: %w", i, err)
 		}
-		if !bytes.Equal(got, msgs[i]) {
-			return f, fmt.Errorf("message %d: inflater decoded %d bytes that differ from the %d written (first difference at %d)", i, len(got), len(msgs[i]), firstDiff(got, msgs[i]))
+		if res.Longest > 1<<windowBits-1 {
+			return f, fmt.Errorf("message %d: distance %d beyond the window (max %d)", i, res.Longest, 1<<windowBits-1)
+		}
+		f.longest = max(f.longest, res.Longest)
+		for t, n := range res.Blocks {
+			f.blocks[t] += n
+		}
+		if !bytes.Equal(res.Data, msgs[i]) {
+			return f, fmt.Errorf("message %d: strict decoder decoded %d bytes that differ from the %d written (first difference at %d)", i, len(res.Data), len(msgs[i]), firstDiff(res.Data, msgs[i]))
 		}
 		prevTakeover = takeover[i]
 	}

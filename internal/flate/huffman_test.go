@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/wsx-go/wsx/internal/test/strictflate"
 )
 
 // kraft returns the Kraft sum of the lengths in units of 2^-15 and the
@@ -175,12 +177,12 @@ func TestFixedCodes(t *testing.T) {
 }
 
 // TestLengthAndDistanceTables checks the symbol tables against the ranges
-// of RFC 1951 §3.2.5, as decoded by the test inflater's own tables.
+// of RFC 1951 §3.2.5, as written out by the strict test decoder.
 func TestLengthAndDistanceTables(t *testing.T) {
 	for l := 3; l <= maxMatch; l++ {
 		li := lenInfo[l-3]
 		sym, nextra, extra := int(li&31), int(li>>5&7), int(li>>8)
-		if got := lenBase[sym] + extra; got != l || nextra != lenExtra[sym] || extra >= 1<<nextra && nextra > 0 {
+		if got := strictflate.LengthBase[sym] + extra; got != l || nextra != strictflate.LengthExtra[sym] || extra >= 1<<nextra && nextra > 0 {
 			t.Fatalf("length %d: symbol %d extra %d/%d bits decodes to %d", l, 257+sym, extra, nextra, got)
 		}
 	}
@@ -188,7 +190,7 @@ func TestLengthAndDistanceTables(t *testing.T) {
 		di := distInfo[distIndex(d-1)]
 		sym, nextra, base := int(di&31), int(di>>5&15), int(di>>9)
 		extra := d - 1 - base
-		if distBase[sym]+extra != d || nextra != distExtra[sym] || extra < 0 || extra >= 1<<nextra {
+		if strictflate.DistBase[sym]+extra != d || nextra != strictflate.DistExtra[sym] || extra < 0 || extra >= 1<<nextra {
 			t.Fatalf("distance %d: symbol %d extra %d/%d bits", d, sym, extra, nextra)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsx-go/wsx/internal/test/rawpeer"
+	"github.com/wsx-go/wsx/internal/test/strictflate"
 )
 
 // testMsg is one message a compression test sends; several parts are sent
@@ -190,8 +191,27 @@ func (ps deflateParams) bits(name string) int {
 // inflaters returns decompressors for what the server and the client of a
 // connection that agreed on response ps send.
 func (ps deflateParams) inflaters() (server, client *msgInflater) {
-	return &msgInflater{takeover: !ps["server_no_context_takeover"], windowBits: ps.bits("server_max_window_bits")},
-		&msgInflater{takeover: !ps["client_no_context_takeover"], windowBits: ps.bits("client_max_window_bits")}
+	return newMsgInflater(!ps["server_no_context_takeover"], ps.bits("server_max_window_bits")),
+		newMsgInflater(!ps["client_no_context_takeover"], ps.bits("client_max_window_bits"))
+}
+
+// msgInflater decompresses the permessage-deflate messages (RFC 7692) that
+// one side of a connection sent, in order, and checks them against what
+// was negotiated for that side.
+type msgInflater struct {
+	takeover   bool // the sender may refer to its earlier messages
+	windowBits int  // the sender's LZ77 window, 8 to 15
+	dec        *strictflate.Decoder
+}
+
+func newMsgInflater(takeover bool, windowBits int) *msgInflater {
+	return &msgInflater{takeover: takeover, windowBits: windowBits, dec: strictflate.New(windowBits)}
+}
+
+// message decompresses the payload of one compressed message, its frames'
+// payloads joined.
+func (m *msgInflater) message(payload []byte) (strictflate.Result, error) {
+	return m.dec.Message(payload, m.takeover)
 }
 
 // headerValue returns a header of an HTTP header block the tap recorded.
@@ -212,7 +232,7 @@ type wireMsg struct {
 	compressed bool
 	data       []byte // decompressed
 	wire       int    // payload bytes on the wire
-	inflated   inflateResult
+	inflated   strictflate.Result
 }
 
 // readWire groups the data frames one side sent into messages and
@@ -254,7 +274,7 @@ func readWire(t *testing.T, who string, fs []rawpeer.Frame, inf *msgInflater) (m
 			if err != nil {
 				t.Fatalf("%s: message %d (%d frames, %d bytes compressed): %v", who, len(msgs), cur.frames, len(cur.data), err)
 			}
-			cur.data, cur.inflated = res.data, res
+			cur.data, cur.inflated = res.Data, res
 		}
 		msgs = append(msgs, *cur)
 		cur = nil
@@ -299,8 +319,8 @@ func wireSummary(msgs []wireMsg) string {
 		wire += m.wire
 		if m.compressed {
 			n++
-			longest = max(longest, m.inflated.longest)
-			if m.inflated.reachBack {
+			longest = max(longest, m.inflated.Longest)
+			if m.inflated.ReachBack {
 				back++
 			}
 		}
@@ -312,7 +332,7 @@ func wireSummary(msgs []wireMsg) string {
 // reachesBack reports whether any message referred to an earlier one.
 func reachesBack(msgs []wireMsg) bool {
 	for _, m := range msgs {
-		if m.inflated.reachBack {
+		if m.inflated.ReachBack {
 			return true
 		}
 	}
@@ -323,7 +343,7 @@ func reachesBack(msgs []wireMsg) bool {
 func longestDistance(msgs []wireMsg) int {
 	d := 0
 	for _, m := range msgs {
-		d = max(d, m.inflated.longest)
+		d = max(d, m.inflated.Longest)
 	}
 	return d
 }
