@@ -28,24 +28,10 @@ var (
 	writeBufPool = sync.Pool{New: func() any { return new(writeBuf) }}
 )
 
-func getBuf(p *sync.Pool) []byte {
-	switch b := p.Get().(type) {
-	case *readBuf:
-		return b[:]
-	case *writeBuf:
-		return b[:]
-	}
-	panic("wsx: unknown buffer pool")
-}
-
-// putBuf returns b, which getBuf took from p, to p.
-func putBuf(p *sync.Pool, b []byte) {
-	if p == &readBufPool {
-		p.Put((*readBuf)(b))
-	} else {
-		p.Put((*writeBuf)(b))
-	}
-}
+func getReadBuf() []byte   { return readBufPool.Get().(*readBuf)[:] }
+func getWriteBuf() []byte  { return writeBufPool.Get().(*writeBuf)[:] }
+func putReadBuf(b []byte)  { readBufPool.Put((*readBuf)(b)) }
+func putWriteBuf(b []byte) { writeBufPool.Put((*writeBuf)(b)) }
 
 // bufReader buffers reads from the connection. Its buffer is taken from a
 // pool when data arrives and, where the platform lets wsx wait for
@@ -66,7 +52,7 @@ func (b *bufReader) init(nc net.Conn) {
 // preload takes the bytes a handshake reader read past the handshake.
 func (b *bufReader) preload(br *bufio.Reader) {
 	if b.buf == nil {
-		b.buf = getBuf(&readBufPool)
+		b.buf = getReadBuf()
 	}
 	n, _ := br.Read(b.buf[b.w:])
 	b.w += n
@@ -87,7 +73,7 @@ func (b *bufReader) discard(n int) {
 // without blocking on it.
 func (b *bufReader) release() {
 	if b.raw != nil && b.r == b.w && b.buf != nil {
-		putBuf(&readBufPool, b.buf)
+		putReadBuf(b.buf)
 		b.buf = nil
 		b.r, b.w = 0, 0
 	}
@@ -105,7 +91,7 @@ func (b *bufReader) fill() error {
 		n, err = b.raw.read()
 	} else {
 		if b.buf == nil {
-			b.buf = getBuf(&readBufPool)
+			b.buf = getReadBuf()
 		}
 		n, err = b.nc.Read(b.buf[b.w:])
 	}

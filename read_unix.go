@@ -39,7 +39,7 @@ func newRawReader(nc net.Conn, b *bufReader) *rawReader {
 func (r *rawReader) readFD(fd uintptr) bool {
 	b := r.b
 	if b.buf == nil {
-		b.buf = getBuf(&readBufPool)
+		b.buf = getReadBuf()
 	}
 	for {
 		n, err := syscall.Read(int(fd), b.buf[b.w:])
@@ -48,7 +48,7 @@ func (r *rawReader) readFD(fd uintptr) bool {
 			continue
 		case err == syscall.EAGAIN:
 			if b.r == b.w {
-				putBuf(&readBufPool, b.buf)
+				putReadBuf(b.buf)
 				b.buf = nil
 				b.r, b.w = 0, 0
 			}

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"time"
 
 	"github.com/wsx-go/wsx/internal/flate"
-	"time"
 )
 
 // Write sends p as one message of type typ, in a single frame. It is safe
@@ -73,7 +73,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	w.op = opcode(typ)
 	w.n = 0
 	w.active = true
-	w.buf = getBuf(&writeBufPool)
+	w.buf = getWriteBuf()
 	w.compressing = false
 	return w, nil
 }
@@ -185,10 +185,10 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 // as it copies it and never modifies p.
 func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
 	if c.wbuf == nil {
-		c.wbuf = getBuf(&writeBufPool)
+		c.wbuf = getWriteBuf()
 	}
 	defer func() {
-		putBuf(&writeBufPool, c.wbuf)
+		putWriteBuf(c.wbuf)
 		c.wbuf = nil
 	}()
 	buf := c.wbuf
@@ -342,7 +342,7 @@ func (w *messageWriter) Close() error {
 		err = w.flush(true)
 	}
 	w.active = false
-	putBuf(&writeBufPool, w.buf)
+	putWriteBuf(w.buf)
 	w.buf = nil
 	w.ctx = nil
 	<-w.c.msgMu
