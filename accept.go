@@ -52,6 +52,25 @@ type AcceptOptions struct {
 	// CompressionLevel trades speed for size, from 1 (fastest) to 9
 	// (smallest); 0 means a fast default.
 	CompressionLevel int
+
+	// PingInterval turns on a heartbeat when positive: once nothing has
+	// been read from the peer for this long, a ping is sent, and if
+	// nothing (the pong or anything else) arrives within PongTimeout
+	// the connection is failed with status 1011 and reads return an
+	// error wrapping ErrPongTimeout. Frames are seen by the goroutine
+	// reading the connection, so a heartbeat needs a read in progress,
+	// as pongs and close frames do.
+	PingInterval time.Duration
+
+	// PongTimeout is how long the heartbeat waits for the peer after a
+	// ping; 0 means PingInterval.
+	PongTimeout time.Duration
+
+	// IdleTimeout, when positive, closes the connection with status
+	// 1001 (going away) and the reason "idle timeout" once no data
+	// frame has been read or written for this long. Pings and pongs do
+	// not count as activity.
+	IdleTimeout time.Duration
 }
 
 // Accept upgrades an HTTP/1.1 request to a WebSocket connection
@@ -124,11 +143,17 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, fmt.Errorf("wsx: accept: write response: %w", err)
 	}
 	nc.SetWriteDeadline(time.Time{})
-	c := newConn(nc, false, brw.Reader, subprotocol, o.ReadLimit)
+	var dp *deflateConfig
 	if deflate {
-		c.deflate = newDeflateState(c, dcfg, o.CompressionLevel, o.CompressionThreshold)
+		dp = &dcfg
 	}
-	return c, nil
+	return newConn(nc, false, brw.Reader, subprotocol, connConfig{
+		readLimit:            o.ReadLimit,
+		deflate:              dp,
+		compressionLevel:     o.CompressionLevel,
+		compressionThreshold: o.CompressionThreshold,
+		keepalive:            keepaliveConfig{o.PingInterval, o.PongTimeout, o.IdleTimeout},
+	}), nil
 }
 
 // appendWriter appends writes to a byte slice.

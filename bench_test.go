@@ -227,11 +227,11 @@ func BenchmarkWrite(b *testing.B) {
 				b.Run(fmt.Sprintf("%s/%s/%s", conn, role.name, sizeName(n)), func(b *testing.B) {
 					var c *Conn
 					if conn == "mem" {
-						c = newConn(&loopConn{}, role.client, nil, "", -1)
+						c = newConn(&loopConn{}, role.client, nil, "", connConfig{readLimit: -1})
 					} else {
 						nc, stop := tcpPeer(b, func(peer net.Conn) { io.Copy(io.Discard, peer) })
 						defer stop()
-						c = newConn(nc, role.client, nil, "", -1)
+						c = newConn(nc, role.client, nil, "", connConfig{readLimit: -1})
 					}
 					defer c.CloseNow()
 					p := bytes.Repeat([]byte{'x'}, n)
@@ -257,7 +257,7 @@ func BenchmarkRead(b *testing.B) {
 					frame := framesFor(bytes.Repeat([]byte{'x'}, n), role.client)
 					var c *Conn
 					if conn == "mem" {
-						c = newConn(&loopConn{data: frame}, role.client, nil, "", -1)
+						c = newConn(&loopConn{data: frame}, role.client, nil, "", connConfig{readLimit: -1})
 					} else {
 						// The peer writes many frames per system call.
 						batch := bytes.Repeat(frame, max(1, (256<<10)/len(frame)))
@@ -269,7 +269,7 @@ func BenchmarkRead(b *testing.B) {
 							}
 						})
 						defer stop()
-						c = newConn(nc, role.client, nil, "", -1)
+						c = newConn(nc, role.client, nil, "", connConfig{readLimit: -1})
 					}
 					defer c.CloseNow()
 					ctx := context.Background()

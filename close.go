@@ -242,3 +242,33 @@ func (c *Conn) fail(f *failure) error {
 	c.closeNet()
 	return c.readErr
 }
+
+// abort fails the connection from outside the reading goroutine, for a
+// reason of wsx's own (a keepalive timeout): it sends a close frame with
+// the failure's code if it can do so at once, and closes the TCP
+// connection. Reads then return f.
+func (c *Conn) abort(f *failure) {
+	c.aborted.CompareAndSwap(nil, f)
+	c.writeCloseTimeout(f.code, f.msg, lingerTimeout)
+	c.closeNet()
+}
+
+// CloseSent returns the close frame this side sent, by Close or because
+// wsx failed the connection (such as status 1009 for a message over the
+// read limit, or 1011 for a keepalive timeout), and whether one was sent.
+func (c *Conn) CloseSent() (CloseError, bool) {
+	if ce := c.sentClose.Load(); ce != nil {
+		return *ce, true
+	}
+	return CloseError{}, false
+}
+
+// CloseReceived returns the close frame the peer sent, and whether one
+// arrived. A close frame without a status code is reported as
+// StatusNoStatusRcvd.
+func (c *Conn) CloseReceived() (CloseError, bool) {
+	if ce := c.closeRcvd.Load(); ce != nil {
+		return *ce, true
+	}
+	return CloseError{}, false
+}

@@ -63,7 +63,7 @@ func FuzzInflate(f *testing.F) {
 		in = appendFrame(in, true, byte(opClose), true, key, []byte{0x03, 0xe8})
 
 		nc := &scriptConn{in: in, chunk: int(chunk%64) + 1}
-		c := newConn(nc, false, nil, "", limit)
+		c := newConn(nc, false, nil, "", connConfig{readLimit: limit})
 		c.deflate = newDeflateState(c, deflateConfig{writeBits: 15, readTakeover: takeover, readBits: 15}, 0, 0)
 		defer c.CloseNow()
 

@@ -36,8 +36,8 @@ func dflPair(t *testing.T, srv, cli *deflateConfig) (s, c *Conn) {
 	if snc == nil {
 		t.Fatal("accept failed")
 	}
-	s = newConn(snc, false, nil, "", 0)
-	c = newConn(cnc, true, nil, "", 0)
+	s = newConn(snc, false, nil, "", connConfig{})
+	c = newConn(cnc, true, nil, "", connConfig{})
 	if srv != nil {
 		s.deflate = newDeflateState(s, *srv, 0, -1)
 	}

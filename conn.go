@@ -61,8 +61,11 @@ type Conn struct {
 	mw        messageWriter
 
 	closeRcvd  atomic.Pointer[CloseError]
-	peerClosed chan struct{} // closed when the peer's close frame arrived
-	closed     chan struct{} // closed when the TCP connection is closed
+	sentClose  atomic.Pointer[CloseError] // the close frame sent, for CloseSent
+	aborted    atomic.Pointer[failure]    // why the keepalive closed the connection
+	ka         *keepalive                 // nil unless a keepalive was asked for
+	peerClosed chan struct{}              // closed when the peer's close frame arrived
+	closed     chan struct{}              // closed when the TCP connection is closed
 	closeOnce  sync.Once
 
 	pingMu  sync.Mutex
@@ -79,9 +82,18 @@ type Conn struct {
 // aLongTimeAgo is a deadline in the past, used to interrupt blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// connConfig is what Accept and Dial settled for a new connection.
+type connConfig struct {
+	readLimit            int64
+	deflate              *deflateConfig // nil unless permessage-deflate was agreed
+	compressionLevel     int
+	compressionThreshold int
+	keepalive            keepaliveConfig
+}
+
 // newConn wraps an upgraded connection. br holds bytes already read past
 // the handshake, if any.
-func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, readLimit int64) *Conn {
+func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg connConfig) *Conn {
 	c := &Conn{
 		nc:          nc,
 		client:      client,
@@ -93,6 +105,7 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, rea
 		closed:      make(chan struct{}),
 		readExpired: make(chan struct{}, 1),
 	}
+	readLimit := cfg.readLimit
 	switch {
 	case readLimit == 0:
 		readLimit = DefaultReadLimit
@@ -111,6 +124,10 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, rea
 		c.readExpired <- struct{}{}
 	}
 	c.expireWrite = func() { c.nc.SetWriteDeadline(aLongTimeAgo) }
+	if cfg.deflate != nil {
+		c.deflate = newDeflateState(c, *cfg.deflate, cfg.compressionLevel, cfg.compressionThreshold)
+	}
+	c.startKeepalive(cfg.keepalive)
 	return c
 }
 
@@ -144,6 +161,9 @@ func (c *Conn) closeNet() bool {
 		did = true
 		close(c.closed)
 		c.nc.Close()
+		if c.ka != nil {
+			c.ka.stop()
+		}
 	})
 	return did
 }

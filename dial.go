@@ -61,6 +61,25 @@ type DialOptions struct {
 	// CompressionLevel trades speed for size, from 1 (fastest) to 9
 	// (smallest); 0 means a fast default.
 	CompressionLevel int
+
+	// PingInterval turns on a heartbeat when positive: once nothing has
+	// been read from the peer for this long, a ping is sent, and if
+	// nothing (the pong or anything else) arrives within PongTimeout
+	// the connection is failed with status 1011 and reads return an
+	// error wrapping ErrPongTimeout. Frames are seen by the goroutine
+	// reading the connection, so a heartbeat needs a read in progress,
+	// as pongs and close frames do.
+	PingInterval time.Duration
+
+	// PongTimeout is how long the heartbeat waits for the peer after a
+	// ping; 0 means PingInterval.
+	PongTimeout time.Duration
+
+	// IdleTimeout, when positive, closes the connection with status
+	// 1001 (going away) and the reason "idle timeout" once no data
+	// frame has been read or written for this long. Pings and pongs do
+	// not count as activity.
+	IdleTimeout time.Duration
 }
 
 // maxRefusalBody bounds the body of a refused handshake that Dial keeps in
@@ -189,11 +208,17 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	nc.SetDeadline(time.Time{})
 	resp.Body = http.NoBody
-	c := newConn(conn, true, br, hr.subprotocol, o.ReadLimit)
+	var dp *deflateConfig
 	if hr.deflate {
-		c.deflate = newDeflateState(c, hr.deflateCfg, o.CompressionLevel, o.CompressionThreshold)
+		dp = &hr.deflateCfg
 	}
-	return c, resp, nil
+	return newConn(conn, true, br, hr.subprotocol, connConfig{
+		readLimit:            o.ReadLimit,
+		deflate:              dp,
+		compressionLevel:     o.CompressionLevel,
+		compressionThreshold: o.CompressionThreshold,
+		keepalive:            keepaliveConfig{o.PingInterval, o.PongTimeout, o.IdleTimeout},
+	}), resp, nil
 }
 
 // hostPort returns u's host with the scheme's default port added.

@@ -26,6 +26,11 @@ var (
 	// connection was failed with status 1009.
 	ErrMessageTooBig = errors.New("wsx: message too big")
 
+	// ErrPongTimeout reports that the peer sent nothing, not even the
+	// pong to a keepalive ping, within the PongTimeout of the options.
+	// The connection was failed with status 1011.
+	ErrPongTimeout = errors.New("wsx: keepalive ping timeout")
+
 	// ErrHandshake reports an opening handshake that did not complete:
 	// a request Accept refused, or a response Dial did not accept.
 	ErrHandshake = errors.New("wsx: handshake failed")

@@ -356,7 +356,7 @@ func FuzzReadFrames(f *testing.F) {
 		wantMsgs, wantPings, wantEnd := refRead(in, client, limit)
 
 		nc := &scriptConn{in: bytes.Clone(in), chunk: int(chunk)}
-		c := newConn(nc, client, nil, "", limit)
+		c := newConn(nc, client, nil, "", connConfig{readLimit: limit})
 		msgs, err := readUntilError(t, c)
 		c.CloseNow()
 		checkMessages(t, msgs, err, wantMsgs, wantEnd)

@@ -219,6 +219,9 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 			continue
 		}
 		chunk = chunk[:k]
+		if c.ka != nil {
+			c.sawFrame(true)
+		}
 		if !c.client {
 			c.framePos = mask(c.frameKey, c.framePos, chunk)
 		}
@@ -242,6 +245,8 @@ func (c *Conn) readFailed(err error) error {
 		return c.readErr
 	}
 	switch {
+	case c.aborted.Load() != nil:
+		c.readErr = c.aborted.Load()
 	case c.isClosed():
 		c.readErr = fmt.Errorf("wsx: read: %w", ErrClosed)
 	case errors.Is(err, io.EOF):
@@ -345,6 +350,7 @@ func (c *Conn) readHeader(h *header) error {
 		}
 	}
 	c.rd.discard(hl)
+	c.sawFrame(!h.opcode.isControl())
 	return nil
 }
 

@@ -139,6 +139,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) er
 		binary.BigEndian.PutUint16(p[:], uint16(code))
 		n = 2 + copy(p[2:], reason)
 	}
+	c.sentClose.Store(&CloseError{Code: code, Reason: reason})
 	stop := c.watchWrite(ctx)
 	err := c.writeFrameLocked(true, opClose, 0, p[:n])
 	if c.unwatchWrite(stop) {
@@ -192,6 +193,9 @@ func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
 		c.wbuf = nil
 	}()
 	buf := c.wbuf
+	if !op.isControl() {
+		c.sentData()
+	}
 	h := header{fin: fin, rsv: rsv, opcode: op, masked: c.client, length: int64(len(p))}
 	if c.client {
 		h.key = rand.Uint32()
@@ -359,6 +363,7 @@ func (w *messageWriter) flush(fin bool) error {
 	if c.closeSent {
 		return fmt.Errorf("wsx: write: %w", ErrClosed)
 	}
+	c.sentData()
 	h := header{fin: fin, opcode: w.op, masked: c.client, length: int64(w.n)}
 	if c.client {
 		h.key = rand.Uint32()

@@ -43,6 +43,14 @@ func newConn(tb testing.TB, nc net.Conn, br *bufio.Reader, client bool) *Conn {
 	return c
 }
 
+// NewConn drives nc, a connection whose opening handshake is already
+// done (or that never had one, such as one end of a net.Pipe), as a
+// client when client is true and as a server otherwise. nc is closed
+// when tb ends.
+func NewConn(tb testing.TB, nc net.Conn, client bool) *Conn {
+	return newConn(tb, nc, bufio.NewReader(nc), client)
+}
+
 // NetConn returns the TCP connection.
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
