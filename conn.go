@@ -74,9 +74,10 @@ type Conn struct {
 
 	// Prebuilt for context.AfterFunc, so watching a context costs no
 	// closure per call.
-	expireRead  func()
-	expireWrite func()
-	readExpired chan struct{}
+	expireRead   func()
+	expireWrite  func()
+	writeExpired chan struct{}
+	readExpired  chan struct{}
 }
 
 // aLongTimeAgo is a deadline in the past, used to interrupt blocked I/O.
@@ -123,7 +124,11 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg
 		c.nc.SetReadDeadline(aLongTimeAgo)
 		c.readExpired <- struct{}{}
 	}
-	c.expireWrite = func() { c.nc.SetWriteDeadline(aLongTimeAgo) }
+	c.writeExpired = make(chan struct{}, 1)
+	c.expireWrite = func() {
+		c.nc.SetWriteDeadline(aLongTimeAgo)
+		c.writeExpired <- struct{}{}
+	}
 	if cfg.deflate != nil {
 		c.deflate = newDeflateState(c, *cfg.deflate, cfg.compressionLevel, cfg.compressionThreshold)
 	}
@@ -223,11 +228,23 @@ func (c *Conn) watchWrite(ctx context.Context) func() bool {
 	return context.AfterFunc(ctx, c.expireWrite)
 }
 
-// unwatchWrite undoes watchWrite and reports whether ctx ended meanwhile.
-// A write interrupted halfway leaves a partial frame on the wire, so the
-// caller closes the connection when this returns true.
-func (c *Conn) unwatchWrite(stop func() bool) bool {
-	return stop != nil && !stop()
+// unwatchWrite undoes watchWrite after a write that returned err, and
+// returns the write's result: err, or the context's error when ctx ended
+// and interrupted the write. A write that completed although ctx ended
+// meanwhile succeeded, and the write deadline the watcher moved into the
+// past is cleared again. A write interrupted halfway leaves a partial
+// frame on the wire, so the caller closes the connection when this returns
+// an error.
+func (c *Conn) unwatchWrite(stop func() bool, ctx context.Context, op string, err error) error {
+	if stop == nil || stop() {
+		return err
+	}
+	<-c.writeExpired
+	if err == nil {
+		c.nc.SetWriteDeadline(time.Time{})
+		return nil
+	}
+	return ctxError(op, ctx)
 }
 
 func isTimeout(err error) bool {

@@ -222,3 +222,40 @@ func ExampleCloseStatus() {
 	// closed by server: 4001 "go away"
 	// -1
 }
+
+// A server that pings clients silent for a while and drops those that stop
+// answering, and closes connections that carry no messages.
+func ExampleAcceptOptions_keepalive() {
+	errc := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsx.Accept(w, r, &wsx.AcceptOptions{
+			PingInterval: 20 * time.Millisecond, // in production: tens of seconds
+			IdleTimeout:  100 * time.Millisecond,
+		})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			if _, _, err := c.Read(r.Context()); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+
+	// This client keeps reading, so it answers pings, but sends nothing.
+	c, _, err := wsx.Dial(context.Background(), exampleURL(srv), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+	_, _, err = c.Read(context.Background())
+	ce, _ := c.CloseReceived()
+	fmt.Println("client:", wsx.CloseStatus(err), ce.Reason)
+	fmt.Println("server:", wsx.CloseStatus(<-errc))
+	// Output:
+	// client: 1001 (going away) idle timeout
+	// server: 1001 (going away)
+}

@@ -53,7 +53,9 @@ func (c *Conn) startKeepalive(cfg keepaliveConfig) {
 		k.pongTimeout = k.pingInterval
 	}
 	c.ka = k
-	k.timer = time.AfterFunc(k.firstWait(), k.tick)
+	// Armed only once assigned, since tick reads k.timer.
+	k.timer = time.AfterFunc(time.Duration(math.MaxInt64), k.tick)
+	k.timer.Reset(k.firstWait())
 }
 
 func (k *keepalive) firstWait() time.Duration {

@@ -142,9 +142,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) er
 	c.sentClose.Store(&CloseError{Code: code, Reason: reason})
 	stop := c.watchWrite(ctx)
 	err := c.writeFrameLocked(true, opClose, 0, p[:n])
-	if c.unwatchWrite(stop) {
-		err = ctxError("close", ctx)
-	}
+	err = c.unwatchWrite(stop, ctx, "close", err)
 	if err != nil {
 		c.closeNet()
 		return fmt.Errorf("wsx: close: %w", err)
@@ -167,9 +165,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 	}
 	stop := c.watchWrite(ctx)
 	err := c.writeFrameLocked(fin, op, rsv, p)
-	if c.unwatchWrite(stop) {
-		err = ctxError("write", ctx)
-	}
+	err = c.unwatchWrite(stop, ctx, "write", err)
 	if err != nil {
 		c.closeNet()
 		if c.isClosed() && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
@@ -377,9 +373,7 @@ func (w *messageWriter) flush(fin bool) error {
 	}
 	stop := c.watchWrite(w.ctx)
 	_, err := c.nc.Write(w.buf[start : maxHeaderSize+w.n])
-	if c.unwatchWrite(stop) {
-		err = ctxError("write", w.ctx)
-	}
+	err = c.unwatchWrite(stop, w.ctx, "write", err)
 	w.n = 0
 	w.op = opContinuation
 	if err != nil {

@@ -1,6 +1,7 @@
 // Command wsx is the WebSocket toolkit's command-line tool.
 //
-//	wsx serve [flags]    run an echo server
+//	wsx serve [flags]    run an echo server with a browser echo tool
+//	wsx connect URL      talk to a WebSocket server from a terminal or a script
 //
 // Run "wsx help" for the list of commands and "wsx COMMAND -h" for the
 // flags of each.
@@ -17,6 +18,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, a second one ends the process at once
+	// instead of waiting for a graceful shutdown.
+	context.AfterFunc(ctx, stop)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
@@ -37,7 +41,8 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 const usage = `wsx is a WebSocket toolkit.
 
 Usage:
-  wsx serve [flags]    run a WebSocket echo server
+  wsx serve [flags]    run a WebSocket echo server with a browser echo tool
+  wsx connect URL      talk to a WebSocket server from the terminal or a script
 
 Run "wsx COMMAND -h" for a command's flags.
 `
@@ -51,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "connect":
+		return runConnect(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/wsx-go/wsx"
-	"github.com/wsx-go/wsx/internal/test/leak"
 )
-
-func TestMain(m *testing.M) { leak.Main(m) }
 
 // startServe runs "wsx serve" with args in the background and returns the
 // URL it printed and a function that stops it and returns run's error.

@@ -49,9 +49,19 @@ const sameMachine = "127.0.0.1:*"
 // it has printed its URL. The server is stopped when the test ends.
 func startServe(t *testing.T, bin string, args ...string) *wsxServer {
 	t.Helper()
+	return startServeEnv(t, bin, nil, args...)
+}
+
+// startServeEnv is startServe with env ("NAME=value" entries) added to the
+// server's environment.
+func startServeEnv(t *testing.T, bin string, env []string, args ...string) *wsxServer {
+	t.Helper()
 	argv := append([]string{bin, "serve", "--addr", "127.0.0.1:0"}, args...)
 	s := &wsxServer{process: newProcess("wsx serve", "", argv...)}
 	s.cmd.Stdout = &s.stdout
+	if len(env) > 0 {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +94,16 @@ func startServe(t *testing.T, bin string, args ...string) *wsxServer {
 			t.Fatalf("wsx serve printed no URL within 10s; stdout %q", out)
 		}
 	}
+	// With a certificate, the server speaks TLS.
+	scheme := "ws"
+	for _, a := range args {
+		if a == "--tls-cert" || strings.HasPrefix(a, "--tls-cert=") {
+			scheme = "wss"
+		}
+	}
 	u, err := url.Parse(s.url)
-	if err != nil || u.Scheme != "ws" || u.Hostname() != "127.0.0.1" || u.Port() == "" || u.Port() == "0" || u.Path != "/" {
-		t.Fatalf("wsx serve printed URL %q, want ws://127.0.0.1:PORT/ (%v)", s.url, err)
+	if err != nil || u.Scheme != scheme || u.Hostname() != "127.0.0.1" || u.Port() == "" || u.Port() == "0" || u.Path != "/" {
+		t.Fatalf("wsx serve printed URL %q, want %s://127.0.0.1:PORT/ (%v)", s.url, scheme, err)
 	}
 	return s
 }
