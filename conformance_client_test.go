@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wsx-go/wsx"
 	"github.com/wsx-go/wsx/internal/test/rawpeer"
@@ -93,4 +94,32 @@ func TestConformanceEarlyFrames(t *testing.T) {
 			ep.closeHandshake()
 		})
 	}
+}
+
+// TestCloseFrameWinsOverContext: when the server's close frame has arrived
+// and the client then waits for the server to close TCP, a context ending
+// during that wait does not hide the close frame from Read.
+func TestCloseFrameWinsOverContext(t *testing.T) {
+	ln := rawpeer.Listen(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		peer := ln.Accept(t)
+		peer.WriteFrame(rawpeer.Close(1001, "going"))
+		peer.WantClose(1001)
+		time.Sleep(800 * time.Millisecond) // TCP stays open
+		peer.Close()
+	}()
+	c, _, err := wsx.Dial(context.Background(), "ws://"+ln.Addr()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, _, err = c.Read(ctx)
+	if wsx.CloseStatus(err) != wsx.StatusGoingAway {
+		t.Fatalf("Read: %v, want the server's close 1001", err)
+	}
+	<-done
 }

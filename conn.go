@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -219,6 +220,14 @@ func (c *Conn) unwatchRead(stop func() bool) bool {
 	<-c.readExpired
 	c.nc.SetReadDeadline(time.Time{})
 	return true
+}
+
+// readInterrupted undoes watchRead after a read that returned err, and
+// reports whether the error came from ctx ending rather than from the
+// connection. A close frame from the peer that arrived meanwhile is the
+// connection's news, not the context's.
+func (c *Conn) readInterrupted(stop func() bool, err error) bool {
+	return c.unwatchRead(stop) && err != nil && err != io.EOF && c.closeRcvd.Load() == nil
 }
 
 func (c *Conn) watchWrite(ctx context.Context) func() bool {

@@ -70,7 +70,7 @@ func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (MessageType, []by
 			break
 		}
 	}
-	if c.unwatchRead(stop) && err != io.EOF {
+	if c.readInterrupted(stop, err) {
 		c.closeNet()
 		return 0, dst, ctxError("read", ctx)
 	}
@@ -98,7 +98,7 @@ func (c *Conn) beginRead(ctx context.Context) error {
 	if err == nil {
 		err = c.nextFrame()
 	}
-	if c.unwatchRead(stop) && err != nil {
+	if c.readInterrupted(stop, err) {
 		if c.inMsg {
 			c.closeNet()
 		}
@@ -410,7 +410,7 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	}
 	stop := c.watchRead(r.ctx)
 	n, err := c.readPayload(p)
-	if c.unwatchRead(stop) && err != nil && err != io.EOF {
+	if c.readInterrupted(stop, err) {
 		c.closeNet()
 		return n, ctxError("read", r.ctx)
 	}

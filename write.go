@@ -152,6 +152,18 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) er
 
 // writeFrame sends one frame, taking the frame lock.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
+	return c.writeFrameOrWhole(ctx, fin, op, rsv, p, nil)
+}
+
+// writeWholeFrame sends a data frame built in advance, header included
+// (a server's PreparedMessage), taking the frame lock.
+func (c *Conn) writeWholeFrame(ctx context.Context, frame []byte) error {
+	return c.writeFrameOrWhole(ctx, true, 0, 0, nil, frame)
+}
+
+// writeFrameOrWhole writes frame as it is if it is not nil, and otherwise
+// the frame made of the other arguments.
+func (c *Conn) writeFrameOrWhole(ctx context.Context, fin bool, op opcode, rsv byte, p, frame []byte) error {
 	if err := c.lock(ctx, c.writeMu); err != nil {
 		return fmt.Errorf("wsx: write: %w", err)
 	}
@@ -164,7 +176,13 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 		return ctxError("write", ctx)
 	}
 	stop := c.watchWrite(ctx)
-	err := c.writeFrameLocked(fin, op, rsv, p)
+	var err error
+	if frame != nil {
+		c.sentData()
+		_, err = c.nc.Write(frame)
+	} else {
+		err = c.writeFrameLocked(fin, op, rsv, p)
+	}
 	err = c.unwatchWrite(stop, ctx, "write", err)
 	if err != nil {
 		c.closeNet()

@@ -36,30 +36,35 @@ type echoServer struct {
 	open     atomic.Int64 // WebSocket connections, for --max-conns
 	pending  atomic.Int64 // TCP connections not taken over by WebSocket
 
-	mu     sync.Mutex
-	conns  map[*wsx.Conn]struct{}
-	active sync.WaitGroup // one per WebSocket connection
-	httpMu sync.Mutex
-	states map[net.Conn]http.ConnState
+	mu       sync.Mutex
+	conns    map[*wsx.Conn]struct{}
+	active   sync.WaitGroup // one per WebSocket connection
+	httpMu   sync.Mutex
+	tcpConns map[net.Conn]*httpConn // TCP connections not (yet) WebSocket
 }
 
 func newEchoServer(cfg serveConfig, log *slog.Logger) *echoServer {
 	e := &echoServer{
-		cfg:     cfg,
-		log:     log,
-		metrics: newMetrics(),
-		conns:   map[*wsx.Conn]struct{}{},
-		states:  map[net.Conn]http.ConnState{},
+		cfg:      cfg,
+		log:      log,
+		metrics:  newMetrics(),
+		conns:    map[*wsx.Conn]struct{}{},
+		tcpConns: map[net.Conn]*httpConn{},
 	}
 	e.page, e.static = pageHandler()
 	return e
 }
 
 func (e *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hc, ok := r.Context().Value(httpConnKey{}).(*httpConn); ok {
+		hc.served.Store(true)
+	}
 	path := r.URL.Path
 	switch {
 	case path == "/":
-		if wsx.IsUpgrade(r) {
+		// The page answers GET and HEAD; everything else is a
+		// handshake, which Accept refuses with the right status.
+		if wsx.IsUpgrade(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			e.upgrade(w, r, nil)
 		} else {
 			e.page.ServeHTTP(w, r)
@@ -314,22 +319,29 @@ func requestJSON(r *http.Request) []byte {
 	return b
 }
 
+// httpConn is what the server tracks of a TCP connection until it becomes
+// a WebSocket connection or closes.
+type httpConn struct {
+	served atomic.Bool // a whole request arrived
+}
+
+type httpConnKey struct{}
+
+// connContext starts tracking a new TCP connection and puts the tracker in
+// the context of its requests.
+func (e *echoServer) connContext(ctx context.Context, nc net.Conn) context.Context {
+	hc := &httpConn{}
+	e.httpMu.Lock()
+	e.tcpConns[nc] = hc
+	e.httpMu.Unlock()
+	return context.WithValue(ctx, httpConnKey{}, hc)
+}
+
 // connState keeps the count of TCP connections not taken over by
 // WebSocket, refuses connections over maxPendingHTTP, and counts
-// connections that closed without completing a request (handshake
-// timeouts).
+// connections that closed without sending a whole request (handshake
+// timeouts, whether they sent nothing or part of a request).
 func (e *echoServer) connState(nc net.Conn, state http.ConnState) {
-	e.httpMu.Lock()
-	prev, known := e.states[nc]
-	switch state {
-	case http.StateNew:
-		e.states[nc] = state
-	case http.StateHijacked, http.StateClosed:
-		delete(e.states, nc)
-	default:
-		e.states[nc] = state
-	}
-	e.httpMu.Unlock()
 	switch state {
 	case http.StateNew:
 		if e.pending.Add(1) > maxPendingHTTP {
@@ -337,12 +349,17 @@ func (e *echoServer) connState(nc net.Conn, state http.ConnState) {
 			nc.Close()
 		}
 	case http.StateHijacked, http.StateClosed:
-		if known {
-			e.pending.Add(-1)
-			if state == http.StateClosed && prev == http.StateNew {
-				e.metrics.handshakes.WithLabelValues(outcomeIncomplete).Inc()
-				e.log.Debug("connection closed before a complete request", "remote", nc.RemoteAddr())
-			}
+		e.httpMu.Lock()
+		hc, known := e.tcpConns[nc]
+		delete(e.tcpConns, nc)
+		e.httpMu.Unlock()
+		if !known {
+			return
+		}
+		e.pending.Add(-1)
+		if state == http.StateClosed && !hc.served.Load() {
+			e.metrics.handshakes.WithLabelValues(outcomeIncomplete).Inc()
+			e.log.Debug("connection closed before a complete request", "remote", nc.RemoteAddr())
 		}
 	}
 }
