@@ -38,13 +38,15 @@ func putWriteBuf(b []byte) { writeBufPool.Put((*writeBuf)(b)) }
 // readability without a buffer (see read_unix.go), returned as soon as it
 // is empty.
 type bufReader struct {
+	c    *Conn // flushes coalesced writes before reading from nc
 	nc   net.Conn
 	buf  []byte
 	r, w int
 	raw  *rawReader // nil where waiting without a buffer is not possible
 }
 
-func (b *bufReader) init(nc net.Conn) {
+func (b *bufReader) init(nc net.Conn, c *Conn) {
+	b.c = c
 	b.nc = nc
 	b.raw = newRawReader(nc, b)
 }
@@ -81,6 +83,7 @@ func (b *bufReader) release() {
 
 // fill reads at least one more byte into the buffer.
 func (b *bufReader) fill() error {
+	b.c.flushForRead()
 	if b.buf != nil && b.w == len(b.buf) {
 		n := copy(b.buf, b.buf[b.r:b.w])
 		b.r, b.w = 0, n

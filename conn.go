@@ -57,9 +57,15 @@ type Conn struct {
 	writeMu   chan struct{}
 	closeSent bool
 	wbuf      []byte
+	pending   int // bytes of coalesced frames at the start of wbuf
 	iov       net.Buffers
 	iovArr    [2][]byte
 	mw        messageWriter
+
+	// Coalescing writes (coalesce.go).
+	batch      atomic.Bool // the reader has a whole frame buffered
+	pendingOut atomic.Bool // wbuf holds coalesced frames
+	flushTimer *time.Timer
 
 	closeRcvd  atomic.Pointer[CloseError]
 	sentClose  atomic.Pointer[CloseError] // the close frame sent, for CloseSent
@@ -115,7 +121,7 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg
 		readLimit = -1
 	}
 	c.readLimit.Store(readLimit)
-	c.rd.init(nc)
+	c.rd.init(nc, c)
 	if br != nil && br.Buffered() > 0 {
 		c.rd.preload(br)
 	}
@@ -169,6 +175,9 @@ func (c *Conn) closeNet() bool {
 		c.nc.Close()
 		if c.ka != nil {
 			c.ka.stop()
+		}
+		if c.flushTimer != nil {
+			c.flushTimer.Stop()
 		}
 	})
 	return did

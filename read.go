@@ -166,6 +166,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 			return n, c.fail(&failure{code: StatusInvalidFramePayloadData, kind: ErrInvalidUTF8, msg: "text message ends inside a UTF-8 sequence"})
 		}
 		c.inMsg = false
+		c.endOfMessage()
 	}
 	return n, err
 }
@@ -207,6 +208,7 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 		} else if n > 0 {
 			return n, nil
 		} else if len(chunk) >= readBufSize/2 {
+			c.flushForRead()
 			var err error
 			k, err = c.rd.nc.Read(chunk)
 			if k == 0 {

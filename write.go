@@ -178,8 +178,7 @@ func (c *Conn) writeFrameOrWhole(ctx context.Context, fin bool, op opcode, rsv b
 	stop := c.watchWrite(ctx)
 	var err error
 	if frame != nil {
-		c.sentData()
-		_, err = c.nc.Write(frame)
+		err = c.writeWholeLocked(frame)
 	} else {
 		err = c.writeFrameLocked(fin, op, rsv, p)
 	}
@@ -194,19 +193,30 @@ func (c *Conn) writeFrameOrWhole(ctx context.Context, fin bool, op opcode, rsv b
 	return nil
 }
 
-// writeFrameLocked writes the frame header and payload, with one write
-// system call when the frame fits the write buffer and, on a server, with
-// one vectored write otherwise. A client masks the payload into the buffer
-// as it copies it and never modifies p.
-func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
-	if c.wbuf == nil {
-		c.wbuf = getWriteBuf()
+// writeWholeLocked writes a data frame built in advance, after the
+// coalesced frames, or joins them (see coalesce.go).
+func (c *Conn) writeWholeLocked(frame []byte) error {
+	c.sentData()
+	buf := c.outBuf()
+	pend := c.pending
+	if pend+len(frame) <= len(buf) {
+		copy(buf[pend:], frame)
+		return c.sendOrDefer(pend+len(frame), opBinary)
 	}
-	defer func() {
-		putWriteBuf(c.wbuf)
-		c.wbuf = nil
-	}()
-	buf := c.wbuf
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	c.releaseOutBuf()
+	_, err := c.nc.Write(frame)
+	return err
+}
+
+// writeFrameLocked writes the frame header and payload, after any
+// coalesced frames: with one write system call when everything fits the
+// write buffer and, on a server, with one vectored write otherwise. A
+// client masks the payload into the buffer as it copies it and never
+// modifies p.
+func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
 	if !op.isControl() {
 		c.sentData()
 	}
@@ -214,25 +224,37 @@ func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
 	if c.client {
 		h.key = rand.Uint32()
 	}
-	hl := putHeader(buf, &h)
-	if hl+len(p) <= len(buf) {
+	hl := headerLen(h.length, h.masked)
+	buf := c.outBuf()
+	pend := c.pending
+	if pend+hl+len(p) <= len(buf) {
+		putHeader(buf[pend:], &h)
 		if c.client {
-			maskCopy(buf[hl:], p, h.key, 0)
+			maskCopy(buf[pend+hl:], p, h.key, 0)
 		} else {
-			copy(buf[hl:], p)
+			copy(buf[pend+hl:], p)
 		}
-		_, err := c.nc.Write(buf[:hl+len(p)])
-		return err
+		return c.sendOrDefer(pend+hl+len(p), op)
 	}
+	if pend+hl > len(buf) {
+		if err := c.flushLocked(); err != nil {
+			return err
+		}
+		pend = 0
+	}
+	defer c.releaseOutBuf()
+	putHeader(buf[pend:], &h)
+	c.pending = 0
+	c.stopFlushTimer()
 	if !c.client {
-		c.iovArr[0], c.iovArr[1] = buf[:hl], p
+		c.iovArr[0], c.iovArr[1] = buf[:pend+hl], p
 		c.iov = c.iovArr[:]
 		_, err := c.iov.WriteTo(c.nc)
 		c.iovArr[0], c.iovArr[1] = nil, nil
 		return err
 	}
 	pos := 0
-	end := hl
+	end := pend + hl
 	for {
 		k := copy(buf[end:], p)
 		pos = maskCopy(buf[end:], p[:k], h.key, pos)
@@ -378,6 +400,11 @@ func (w *messageWriter) flush(fin bool) error {
 		return fmt.Errorf("wsx: write: %w", ErrClosed)
 	}
 	c.sentData()
+	if err := c.flushLocked(); err != nil {
+		c.closeNet()
+		return err
+	}
+	c.releaseOutBuf()
 	h := header{fin: fin, opcode: w.op, masked: c.client, length: int64(w.n)}
 	if c.client {
 		h.key = rand.Uint32()

@@ -60,7 +60,8 @@ func TestConnectScriptedServe(t *testing.T) {
 }
 
 // TestConnectNodeServer drives "wsx connect" against a Node ws server that
-// answers each message, then closes with a status code.
+// answers with three messages, then closes with a status code; wsx connect
+// waits for a fourth, so it is the server's close that ends it.
 func TestConnectNodeServer(t *testing.T) {
 	needNode(t)
 	bin := buildWSX(t)
@@ -84,7 +85,7 @@ func TestConnectNodeServer(t *testing.T) {
 			}
 			done := make(chan result, 1)
 			go func() {
-				out, errOut, code := runConnect(t, bin, "", "-x", "one", "-x", "two", "-n", "3", "--wait", "20s", url)
+				out, errOut, code := runConnect(t, bin, "", "-x", "one", "-x", "two", "-n", "4", "--wait", "20s", url)
 				done <- result{out, errOut, code}
 			}()
 			p.call(t, request{Op: "accept"})
