@@ -95,6 +95,14 @@ func (c *Conn) beginRead(ctx context.Context) error {
 	}
 	stop := c.watchRead(ctx)
 	err := c.skipMessage()
+	if err == nil && c.rd.buffered() == 0 && c.readErr == nil {
+		// Wait for input here, few calls deep, rather than in
+		// nextFrame: the goroutine of an idle connection then needs
+		// the smallest stack the runtime gives.
+		if ferr := c.rd.fill(); ferr != nil {
+			err = c.readFailed(ferr)
+		}
+	}
 	if err == nil {
 		err = c.nextFrame()
 	}
