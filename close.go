@@ -184,11 +184,10 @@ func (c *Conn) waitCloseFrame() error {
 			}
 		}
 		c.finishClose()
-	case <-c.peerClosed:
-		// The reading goroutine saw the close frame and finishes the
-		// close itself: the buffered reader it drains is its own.
-		<-c.closed
 	case <-c.closed:
+		// Once the reading goroutine sees the close frame, it
+		// finishes the close itself: the buffered reader it drains is
+		// its own.
 	case <-timer.C:
 		// Another goroutine is reading: close without touching the
 		// reader it owns; its read returns.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,6 @@ type Conn struct {
 	framePos      int
 	utf8          utf8Validator
 	mr            messageReader
-	ctrl          [maxControlPayload]byte
 
 	readLimit atomic.Int64
 
@@ -60,7 +60,7 @@ type Conn struct {
 	pending   int // bytes of coalesced frames at the start of wbuf
 	iov       net.Buffers
 	iovArr    [2][]byte
-	mw        messageWriter
+	mw        *messageWriter // made by the first Writer; guarded by msgMu
 
 	// Coalescing writes (coalesce.go).
 	batch      atomic.Bool // the reader has a whole frame buffered
@@ -71,7 +71,6 @@ type Conn struct {
 	sentClose  atomic.Pointer[CloseError] // the close frame sent, for CloseSent
 	aborted    atomic.Pointer[failure]    // why the keepalive closed the connection
 	ka         *keepalive                 // nil unless a keepalive was asked for
-	peerClosed chan struct{}              // closed when the peer's close frame arrived
 	closed     chan struct{}              // closed when the TCP connection is closed
 	closeOnce  sync.Once
 
@@ -80,11 +79,11 @@ type Conn struct {
 	pings   map[uint64]chan struct{}
 
 	// Prebuilt for context.AfterFunc, so watching a context costs no
-	// closure per call.
-	expireRead   func()
-	expireWrite  func()
-	writeExpired chan struct{}
-	readExpired  chan struct{}
+	// closure per call. The flags tell that one has run.
+	expireRead  func()
+	expireWrite func()
+	readFired   atomic.Bool
+	writeFired  atomic.Bool
 }
 
 // aLongTimeAgo is a deadline in the past, used to interrupt blocked I/O.
@@ -109,9 +108,7 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg
 		readMu:      make(chan struct{}, 1),
 		msgMu:       make(chan struct{}, 1),
 		writeMu:     make(chan struct{}, 1),
-		peerClosed:  make(chan struct{}),
 		closed:      make(chan struct{}),
-		readExpired: make(chan struct{}, 1),
 	}
 	readLimit := cfg.readLimit
 	switch {
@@ -126,15 +123,13 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg
 		c.rd.preload(br)
 	}
 	c.mr.c = c
-	c.mw.c = c
 	c.expireRead = func() {
 		c.nc.SetReadDeadline(aLongTimeAgo)
-		c.readExpired <- struct{}{}
+		c.readFired.Store(true)
 	}
-	c.writeExpired = make(chan struct{}, 1)
 	c.expireWrite = func() {
 		c.nc.SetWriteDeadline(aLongTimeAgo)
-		c.writeExpired <- struct{}{}
+		c.writeFired.Store(true)
 	}
 	if cfg.deflate != nil {
 		c.deflate = newDeflateState(c, *cfg.deflate, cfg.compressionLevel, cfg.compressionThreshold)
@@ -226,7 +221,7 @@ func (c *Conn) unwatchRead(stop func() bool) bool {
 	if stop == nil || stop() {
 		return false
 	}
-	<-c.readExpired
+	waitFired(&c.readFired)
 	c.nc.SetReadDeadline(time.Time{})
 	return true
 }
@@ -257,12 +252,21 @@ func (c *Conn) unwatchWrite(stop func() bool, ctx context.Context, op string, er
 	if stop == nil || stop() {
 		return err
 	}
-	<-c.writeExpired
+	waitFired(&c.writeFired)
 	if err == nil {
 		c.nc.SetWriteDeadline(time.Time{})
 		return nil
 	}
 	return ctxError(op, ctx)
+}
+
+// waitFired waits until a watcher that has started has finished, which
+// takes a moment, and resets its flag.
+func waitFired(fired *atomic.Bool) {
+	for !fired.Load() {
+		runtime.Gosched()
+	}
+	fired.Store(false)
 }
 
 func isTimeout(err error) bool {

@@ -367,9 +367,9 @@ func (c *Conn) readHeader(h *header) error {
 // handleControl handles a ping, pong or close frame whose payload is
 // buffered (RFC 6455 §5.5).
 func (c *Conn) handleControl(h *header) error {
-	p := c.ctrl[:h.length]
-	copy(p, c.rd.peek())
-	c.rd.discard(len(p))
+	// The payload is used where it lies in the read buffer, and
+	// discarded before anything can read into the buffer again.
+	p := c.rd.peek()[:h.length]
 	if h.masked {
 		mask(h.key, 0, p)
 	}
@@ -378,15 +378,17 @@ func (c *Conn) handleControl(h *header) error {
 		// A pong that cannot be written means the connection is
 		// broken; the next read reports it.
 		c.writeControl(context.Background(), opPong, p)
+		c.rd.discard(len(p))
 	case opPong:
 		c.gotPong(p)
+		c.rd.discard(len(p))
 	case opClose:
 		ce, f := parseClosePayload(p)
+		c.rd.discard(len(p))
 		if f != nil {
 			return c.fail(f)
 		}
 		c.closeRcvd.Store(&ce)
-		close(c.peerClosed)
 		c.readErr = ce
 		// Echo the peer's status code (RFC 6455 §5.5.1); a close
 		// frame without one is answered with none.

@@ -68,7 +68,10 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := c.lock(ctx, c.msgMu); err != nil {
 		return nil, fmt.Errorf("wsx: writer: %w", err)
 	}
-	w := &c.mw
+	if c.mw == nil {
+		c.mw = &messageWriter{c: c}
+	}
+	w := c.mw
 	w.ctx = ctx
 	w.op = opcode(typ)
 	w.n = 0
