@@ -67,12 +67,12 @@ type Conn struct {
 	pendingOut atomic.Bool // wbuf holds coalesced frames
 	flushTimer *time.Timer
 
-	closeRcvd  atomic.Pointer[CloseError]
-	sentClose  atomic.Pointer[CloseError] // the close frame sent, for CloseSent
-	aborted    atomic.Pointer[failure]    // why the keepalive closed the connection
-	ka         *keepalive                 // nil unless a keepalive was asked for
-	closed     chan struct{}              // closed when the TCP connection is closed
-	closeOnce  sync.Once
+	closeRcvd atomic.Pointer[CloseError]
+	sentClose atomic.Pointer[CloseError] // the close frame sent, for CloseSent
+	aborted   atomic.Pointer[failure]    // why the keepalive closed the connection
+	ka        *keepalive                 // nil unless a keepalive was asked for
+	closed    chan struct{}              // closed when the TCP connection is closed
+	closeOnce sync.Once
 
 	pingMu  sync.Mutex
 	pingSeq uint64
