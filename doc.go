@@ -19,4 +19,28 @@
 // An idle connection holds no read or write buffer: buffers come from
 // pools while data moves. A read loop built on AppendMessage and Write
 // allocates nothing per message.
+//
+// # Performance
+//
+// When a peer has several messages in flight, the reads that bring them
+// in are each answered by one write system call for the whole batch:
+// while the reading goroutine has another whole frame buffered, the
+// frames written meanwhile are collected and go out together before the
+// reader waits for the network, or after at most a millisecond.
+//
+// A message sent to many connections is best made a PreparedMessage: it is
+// framed and compressed once, not once per connection.
+//
+// An HTTP handler that calls Accept and keeps running holds net/http's
+// buffers for the connection (about 10 KB) as long as it runs. A server
+// with many mostly idle connections does better to serve each connection
+// in a goroutine of its own and return from the handler:
+//
+//	func handler(w http.ResponseWriter, r *http.Request) {
+//		c, err := wsx.Accept(w, r, nil)
+//		if err != nil {
+//			return
+//		}
+//		go serve(c) // r.Context() ends when the handler returns
+//	}
 package wsx

@@ -67,6 +67,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		"WSX_COMPRESSION":       "context-takeover",
 		"WSX_LOG_FORMAT":        "json",
 		"WSX_LOG_LEVEL":         "debug",
+		"WSX_BROKER":            "nats://127.0.0.1:4222",
 	}
 	var cfg serveConfig
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
@@ -93,6 +94,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		compression:      wsx.CompressionContextTakeover,
 		logFormat:        "json",
 		logLevel:         slog.LevelDebug,
+		broker:           "nats://127.0.0.1:4222",
 	}
 	if got := cfg; strings.Join(got.origins, "|") != strings.Join(want.origins, "|") {
 		t.Errorf("origins %q, want %q", got.origins, want.origins)
@@ -168,4 +170,25 @@ func TestServeHelp(t *testing.T) {
 			t.Errorf("wsx serve -h does not mention %s", endpoint)
 		}
 	}
+}
+
+// FuzzParseSize checks that parseSize never panics, accepts only what it
+// can represent, and that formatSize's output parses back to the same size.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"0", "1024", "64KiB", "1 MiB", "2g", "none", "-1", "9223372036854775807", "4611686018427387904", "1.5M", "KiB", " 7 B "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err != nil {
+			return
+		}
+		if n < -1 {
+			t.Fatalf("parseSize(%q) = %d", s, n)
+		}
+		back, err := parseSize(formatSize(n))
+		if err != nil || back != n {
+			t.Fatalf("parseSize(%q) = %d, formatted %q, parsed back as %d, %v", s, n, formatSize(n), back, err)
+		}
+	})
 }
