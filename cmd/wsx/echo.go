@@ -26,11 +26,13 @@ const maxPendingHTTP = 1024
 // echoServer is the HTTP side of "wsx serve": the echo endpoints, the page,
 // health and metrics.
 type echoServer struct {
-	cfg     serveConfig
-	log     *slog.Logger
-	metrics *metrics
-	page    http.Handler
-	static  http.Handler
+	cfg      serveConfig
+	log      *slog.Logger
+	metrics  *metrics
+	page     http.Handler
+	static   http.Handler
+	chat     *chatServer // set by runServe
+	chatPage http.Handler
 
 	draining atomic.Bool
 	open     atomic.Int64 // WebSocket connections, for --max-conns
@@ -52,6 +54,7 @@ func newEchoServer(cfg serveConfig, log *slog.Logger) *echoServer {
 		tcpConns: map[net.Conn]*httpConn{},
 	}
 	e.page, e.static = pageHandler()
+	e.chatPage = htmlPage("chat.html")
 	return e
 }
 
@@ -73,6 +76,12 @@ func (e *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.upgrade(w, r, nil)
 	case path == "/headers":
 		e.upgrade(w, r, requestJSON(r))
+	case path == "/chat" && e.chat != nil:
+		if wsx.IsUpgrade(r) {
+			e.accept(w, r, e.chat.serve)
+		} else {
+			e.chatPage.ServeHTTP(w, r)
+		}
 	case path == "/healthz":
 		e.health(w, r)
 	case path == "/metrics":
@@ -124,6 +133,12 @@ func refusalOutcome(status int) string {
 // upgrade accepts a WebSocket connection and echoes its messages; first, if
 // not nil, is sent before anything is echoed.
 func (e *echoServer) upgrade(w http.ResponseWriter, r *http.Request, first []byte) {
+	e.accept(w, r, func(c *wsx.Conn, st *connStats) error { return e.echo(c, first, st) })
+}
+
+// accept accepts a WebSocket connection, tracked for shutdown, counted and
+// logged, and runs serve on it until it ends.
+func (e *echoServer) accept(w http.ResponseWriter, r *http.Request, serve func(*wsx.Conn, *connStats) error) {
 	refuse := func(outcome, msg string) {
 		e.metrics.handshakes.WithLabelValues(outcome).Inc()
 		w.Header().Set("Retry-After", "5")
@@ -180,7 +195,7 @@ func (e *echoServer) upgrade(w http.ResponseWriter, r *http.Request, first []byt
 		"extensions", rec.Header().Get("Sec-WebSocket-Extensions"),
 		"origin", r.Header.Get("Origin"),
 		"user_agent", r.UserAgent())
-	err = e.echo(c, first, st)
+	err = serve(c, st)
 	c.CloseNow()
 	lasted := time.Since(start)
 	e.metrics.closed(c, lasted)

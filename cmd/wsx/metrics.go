@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/wsx-go/wsx"
+	"github.com/wsx-go/wsx/hub"
 )
 
 // Handshake outcomes, the values of wsx_handshakes_total's label.
@@ -157,4 +158,37 @@ func (m *metrics) closed(c *wsx.Conn, lasted time.Duration) {
 		code = ce.Code
 	}
 	m.closeRcvd.WithLabelValues(strconv.Itoa(int(code))).Inc()
+}
+
+// registerHub adds the wsx_hub_* metrics of the chat, read from its hub
+// when scraped.
+func (m *metrics) registerHub(stats func() hub.Stats, brokerUp func() bool) {
+	counter := func(name, help string, v func(hub.Stats) uint64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(stats())) }))
+	}
+	gauge := func(name, help string, v func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, v))
+	}
+	counter("wsx_hub_published_total", "Chat messages (and presence updates) published on this node.",
+		func(s hub.Stats) uint64 { return s.Published })
+	counter("wsx_hub_received_total", "Chat messages received from other nodes through the broker.",
+		func(s hub.Stats) uint64 { return s.Received })
+	counter("wsx_hub_delivered_total", "Messages written to chat connections.",
+		func(s hub.Stats) uint64 { return s.Delivered })
+	counter("wsx_hub_dropped_total", "Messages dropped because their connection was closed before they were written.",
+		func(s hub.Stats) uint64 { return s.Dropped })
+	counter("wsx_hub_slow_closed_total", "Chat connections closed with 1013 for a full send queue or a write timeout.",
+		func(s hub.Stats) uint64 { return s.SlowClosed })
+	counter("wsx_hub_broker_errors_total", "Failed broker operations, such as publishing while NATS is unreachable.",
+		func(s hub.Stats) uint64 { return s.BrokerErrors })
+	gauge("wsx_hub_members", "Chat connections now.", func() float64 { return float64(stats().Members) })
+	gauge("wsx_hub_rooms", "Chat rooms with members on this node now.", func() float64 { return float64(stats().Rooms) })
+	gauge("wsx_hub_broker_connected", "1 while the other nodes can be reached (always with --broker memory), 0 otherwise.",
+		func() float64 {
+			if brokerUp() {
+				return 1
+			}
+			return 0
+		})
 }

@@ -6,7 +6,7 @@ import (
 	"net/http"
 )
 
-// The echo tool page and its assets, built into the binary.
+// The echo tool and chat pages and their assets, built into the binary.
 //
 //go:embed web
 var webFiles embed.FS
@@ -22,21 +22,8 @@ func pageHandler() (page, static http.Handler) {
 	if err != nil {
 		panic(err)
 	}
-	index, err := fs.ReadFile(sub, "index.html")
-	if err != nil {
-		panic(err)
-	}
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
-	page = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		setPageHeaders(h)
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-cache")
-		if r.Method == http.MethodHead {
-			return
-		}
-		w.Write(index)
-	})
+	page = htmlPage("index.html")
 	static = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setPageHeaders(w.Header())
 		w.Header().Set("Cache-Control", "no-cache")
@@ -49,4 +36,22 @@ func setPageHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// htmlPage serves one page of the web directory, such as chat.html.
+func htmlPage(name string) http.Handler {
+	page, err := webFiles.ReadFile("web/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		setPageHeaders(h)
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		if r.Method == http.MethodHead {
+			return
+		}
+		w.Write(page)
+	})
 }

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/wsx-go/wsx"
@@ -30,6 +32,7 @@ type serveConfig struct {
 	compression      wsx.CompressionMode
 	logFormat        string
 	logLevel         slog.Level
+	broker           string
 }
 
 const serveUsage = `Usage: wsx serve [flags]
@@ -45,6 +48,8 @@ Endpoints:
              message, then echo
   /healthz   200 "ok" while serving, 503 "draining" while shutting down
   /metrics   Prometheus metrics (wsx_*)
+  /chat      WebSocket: chat rooms shared by every server on the same
+             --broker, in JSON (see the README); the chat page otherwise
 
 Each flag can also be set with the environment variable shown in brackets;
 the command line wins.
@@ -71,10 +76,11 @@ func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.Var(choiceFlag[string]{&cfg.logFormat, logFormatChoices}, "log-format", "log `format` on stderr: text or json")
 	cfg.logLevel = slog.LevelInfo
 	fs.Var(choiceFlag[slog.Level]{&cfg.logLevel, logLevelChoices}, "log-level", "least important log `level` shown: debug, info, warn or error")
+	fs.StringVar(&cfg.broker, "broker", "memory", "where /chat rooms meet: memory (this server only) or the `URL` of a NATS server,\nnats://HOST:PORT, shared by every server with rooms in common (comma-separated for a cluster)")
 }
 
 var serveFlagOrder = []string{"addr", "tls-cert", "tls-key", "origin", "max-message-size", "max-conns",
-	"idle-timeout", "ping-interval", "handshake-timeout", "shutdown-timeout", "compression", "log-format", "log-level"}
+	"idle-timeout", "ping-interval", "handshake-timeout", "shutdown-timeout", "compression", "broker", "log-format", "log-level"}
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
@@ -114,6 +120,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	e := newEchoServer(cfg, log)
+	if e.chat, err = newChatServer(cfg, log, e.metrics); err != nil {
+		ln.Close()
+		return err
+	}
+	defer e.chat.close()
 	srv := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.handshakeTimeout,
@@ -132,7 +143,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	url := listenURL(ln.Addr(), tlsConfig != nil)
 	fmt.Fprintf(stdout, "wsx: echo server listening on %s\n", url)
 	log.Info("listening", "url", url, "max_conns", cfg.maxConns, "max_message_size", cfg.maxMessageSize,
-		"compression", compressionName(cfg.compression), "ping_interval", cfg.pingInterval, "idle_timeout", cfg.idleTimeout)
+		"compression", compressionName(cfg.compression), "broker", redactBroker(cfg.broker), "ping_interval", cfg.pingInterval, "idle_timeout", cfg.idleTimeout)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -173,6 +184,14 @@ func (c *serveConfig) check() error {
 		return errors.New("--handshake-timeout must be positive")
 	case c.shutdownTimeout < 0, c.idleTimeout < 0, c.pingInterval < 0:
 		return errors.New("durations may not be negative")
+	}
+	if c.broker != "" && c.broker != "memory" {
+		for _, s := range strings.Split(c.broker, ",") {
+			u, err := url.Parse(strings.TrimSpace(s))
+			if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+				return fmt.Errorf("--broker %q: want memory or nats://HOST:PORT", c.broker)
+			}
+		}
 	}
 	return nil
 }
