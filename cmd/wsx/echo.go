@@ -137,7 +137,9 @@ func (e *echoServer) upgrade(w http.ResponseWriter, r *http.Request, first []byt
 }
 
 // accept accepts a WebSocket connection, tracked for shutdown, counted and
-// logged, and runs serve on it until it ends.
+// logged, and runs serve on it until it ends, in a goroutine of its own:
+// the handler returns at once, so that net/http lets go of the buffers and
+// request it holds for the connection (about 10 KB).
 func (e *echoServer) accept(w http.ResponseWriter, r *http.Request, serve func(*wsx.Conn, *connStats) error) {
 	refuse := func(outcome, msg string) {
 		e.metrics.handshakes.WithLabelValues(outcome).Inc()
@@ -154,7 +156,12 @@ func (e *echoServer) accept(w http.ResponseWriter, r *http.Request, serve func(*
 		refuse(outcomeOverCapacity, "server is at its connection limit")
 		return
 	}
-	defer e.open.Add(-1)
+	served := false
+	defer func() {
+		if !served {
+			e.open.Add(-1)
+		}
+	}()
 
 	rec := &statusRecorder{ResponseWriter: w}
 	c, err := wsx.Accept(rec, r, &wsx.AcceptOptions{
@@ -185,17 +192,24 @@ func (e *echoServer) accept(w http.ResponseWriter, r *http.Request, serve func(*
 		e.metrics.closed(c, 0)
 		return
 	}
-	defer e.untrack(c)
-
-	start := time.Now()
-	st := &connStats{}
 	log := e.log.With("remote", r.RemoteAddr, "path", r.URL.Path)
 	log.Info("connection open",
 		"subprotocol", c.Subprotocol(),
 		"extensions", rec.Header().Get("Sec-WebSocket-Extensions"),
 		"origin", r.Header.Get("Origin"),
 		"user_agent", r.UserAgent())
-	err = serve(c, st)
+	served = true
+	go e.run(c, log, serve)
+}
+
+// run serves an accepted connection until it ends, then logs and counts
+// its end.
+func (e *echoServer) run(c *wsx.Conn, log *slog.Logger, serve func(*wsx.Conn, *connStats) error) {
+	defer e.open.Add(-1)
+	defer e.untrack(c)
+	start := time.Now()
+	st := &connStats{}
+	err := serve(c, st)
 	c.CloseNow()
 	lasted := time.Since(start)
 	e.metrics.closed(c, lasted)
