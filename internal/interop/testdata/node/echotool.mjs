@@ -6,8 +6,9 @@
 // It fills fields, clicks and presses keys, waiting (with timeouts) for
 // what should appear, but judges nothing: it prints one JSON object with
 // what it saw, and {"error": ...} besides if a step failed. The desktop
-// session ends with a screenshot at SCREENSHOT_PATH; with a third argument,
-// screenshots of the phone layout and of the dark scheme go there too.
+// session is photographed, before it is closed, into SCREENSHOT_PATH; with
+// a third argument, screenshots of the phone layout and of the dark scheme
+// go there too.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -164,6 +165,11 @@ async function desktopSession(page) {
   report.binary_as_base64 = await page.$$eval('#log .entry[data-type="binary"] .payload', (els) => els.map((e) => e.textContent));
   await page.locator('#binary-view').selectOption('hex');
 
+  // The screenshot shows the connection open, with the session so far.
+  // The caret would blink into it.
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+
   await page.locator('#close-code').fill('4000');
   await page.locator('#close-reason').fill('bye');
   await page.locator('#disconnect').click();
@@ -180,10 +186,6 @@ async function desktopSession(page) {
   report.close_text = closed.text;
   report.close_info = (await page.locator('#close-info').textContent()).trim();
   report.statuses = await page.evaluate(() => window.__statuses);
-
-  // The caret would blink into the screenshot.
-  await page.evaluate(() => document.activeElement && document.activeElement.blur());
-  await page.screenshot({ path: screenshotPath, fullPage: true });
 }
 
 // tabOrder presses Tab from the top of a fresh page and records where the
