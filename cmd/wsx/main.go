@@ -2,6 +2,7 @@
 //
 //	wsx serve [flags]    run an echo server with a browser echo tool
 //	wsx connect URL      talk to a WebSocket server from a terminal or a script
+//	wsx bench MODE URL   measure a WebSocket server: echo, connect or idle
 //
 // Run "wsx help" for the list of commands and "wsx COMMAND -h" for the
 // flags of each.
@@ -43,6 +44,7 @@ const usage = `wsx is a WebSocket toolkit.
 Usage:
   wsx serve [flags]    run a WebSocket echo server with a browser echo tool
   wsx connect URL      talk to a WebSocket server from the terminal or a script
+  wsx bench MODE URL   measure a server: echo, connect or idle connections
 
 Run "wsx COMMAND -h" for a command's flags.
 `
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "connect":
 		return runConnect(ctx, args[1:], stdin, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
