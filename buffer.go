@@ -81,6 +81,16 @@ func (b *bufReader) release() {
 	}
 }
 
+// free returns the buffer to the pool, with whatever it holds: the
+// connection has failed or closed, and nothing more will be read.
+func (b *bufReader) free() {
+	if b.buf != nil {
+		putReadBuf(b.buf)
+		b.buf = nil
+		b.r, b.w = 0, 0
+	}
+}
+
 // fill reads at least one more byte into the buffer.
 func (b *bufReader) fill() error {
 	b.c.flushForRead()

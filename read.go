@@ -90,6 +90,7 @@ func (c *Conn) beginRead(ctx context.Context) error {
 		return fmt.Errorf("wsx: read: %w", err)
 	}
 	if c.readErr != nil {
+		c.rd.free()
 		<-c.readMu
 		return c.readErr
 	}
@@ -114,6 +115,9 @@ func (c *Conn) beginRead(ctx context.Context) error {
 		return ctxError("read", ctx)
 	}
 	if err != nil {
+		if c.readErr != nil {
+			c.rd.free()
+		}
 		<-c.readMu
 		return err
 	}

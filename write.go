@@ -122,17 +122,35 @@ func (c *Conn) writeControl(ctx context.Context, op opcode, p []byte) error {
 // writeCloseTimeout sends a close frame unless one was sent, waiting at
 // most d. StatusNoStatusRcvd sends a close frame without a payload.
 func (c *Conn) writeCloseTimeout(code StatusCode, reason string, d time.Duration) error {
+	select {
+	case c.writeMu <- struct{}{}:
+		// The usual case, the lock is free: a write deadline bounds
+		// the write, without a context to make.
+		defer func() { <-c.writeMu }()
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+		err := c.sendCloseLocked(code, reason, nil, nil)
+		if err == nil {
+			c.nc.SetWriteDeadline(time.Time{})
+		}
+		return err
+	default:
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	return c.sendClose(ctx, code, reason)
-}
-
-func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) error {
 	if err := c.lock(ctx, c.writeMu); err != nil {
 		return fmt.Errorf("wsx: close: %w", err)
 	}
 	defer func() { <-c.writeMu }()
+	return c.sendCloseLocked(code, reason, ctx, c.watchWrite(ctx))
+}
+
+// sendCloseLocked sends a close frame, holding the frame lock, with ctx
+// watched by stop if ctx is not nil.
+func (c *Conn) sendCloseLocked(code StatusCode, reason string, ctx context.Context, stop func() bool) error {
 	if c.closeSent {
+		if stop != nil {
+			stop()
+		}
 		return fmt.Errorf("wsx: close: %w", ErrClosed)
 	}
 	c.closeSent = true
@@ -143,9 +161,10 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) er
 		n = 2 + copy(p[2:], reason)
 	}
 	c.sentClose.Store(&CloseError{Code: code, Reason: reason})
-	stop := c.watchWrite(ctx)
 	err := c.writeFrameLocked(true, opClose, 0, p[:n])
-	err = c.unwatchWrite(stop, ctx, "close", err)
+	if ctx != nil {
+		err = c.unwatchWrite(stop, ctx, "close", err)
+	}
 	if err != nil {
 		c.closeNet()
 		return fmt.Errorf("wsx: close: %w", err)
