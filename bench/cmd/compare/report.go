@@ -230,7 +230,7 @@ func report(cfg *config, args []string, scens []scenario, srvs []server, res res
 	b.WriteString("frames still masked, through a pooled 64 KiB buffer it reads into only once the socket is readable; ")
 	b.WriteString("`wsx bench --masked-echo` unmasks them on the client side. It is the floor for small messages: one read and one write system call per batch of bytes. ")
 	b.WriteString("For large ones it is not: it writes back what each read returned, so a 1 MiB message goes back in many pieces, where the libraries write it whole.\n")
-	b.WriteString("- **wsx**: net/http, `wsx.Accept`, then `AppendMessage` into a reused buffer and `Write`.\n")
+	b.WriteString("- **wsx**: a plain listener, `wsx.Upgrade` for the handshake, then a goroutine per connection looping on `AppendMessage` into a reused buffer and `Write`.\n")
 	b.WriteString("- **gorilla** (gorilla/websocket v1.5.3): net/http, a write buffer pool, `NextReader` read into a reused buffer, `WriteMessage`. Does not check UTF-8.\n")
 	b.WriteString("- **coder** (coder/websocket v1.8.15): net/http, `Reader` read into a reused buffer, `Write`. Does not check UTF-8.\n")
 	b.WriteString("- **gws** (lxzan/gws v1.8.9): `gws.NewServer` with its own listener and event handlers, UTF-8 checking on.\n")
