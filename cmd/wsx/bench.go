@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -110,7 +109,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(interspersed(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, benchUsage)
-			printBenchFlags(stdout, fs)
+			printFlags(stdout, fs, flagList{order: benchFlagOrder, aliases: benchAliases})
 			return nil
 		}
 		fmt.Fprintln(stderr, `Run "wsx bench -h" for the flags.`)
@@ -198,49 +197,6 @@ func (cfg *benchConfig) messageType() wsx.MessageType {
 		return wsx.MessageText
 	}
 	return wsx.MessageBinary
-}
-
-// printBenchFlags writes the flag list of the usage message.
-func printBenchFlags(w io.Writer, fs *flag.FlagSet) {
-	seen := map[string]bool{}
-	for long := range benchAliases {
-		seen[long] = true
-	}
-	print := func(f *flag.Flag) {
-		seen[f.Name] = true
-		name, usage := flag.UnquoteUsage(f)
-		dash := "--"
-		if len(f.Name) == 1 {
-			dash = "-"
-		}
-		line := "  " + dash + f.Name
-		for long, short := range benchAliases {
-			if short == f.Name {
-				line += ", --" + long
-			}
-		}
-		if name != "" {
-			line += " " + name
-		}
-		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
-			fmt.Fprintf(w, " (default %s)", f.DefValue)
-		}
-		fmt.Fprintln(w)
-	}
-	for _, name := range benchFlagOrder {
-		print(fs.Lookup(name))
-	}
-	var rest []*flag.Flag
-	fs.VisitAll(func(f *flag.Flag) {
-		if !seen[f.Name] {
-			rest = append(rest, f)
-		}
-	})
-	sort.Slice(rest, func(i, j int) bool { return rest[i].Name < rest[j].Name })
-	for _, f := range rest {
-		print(f)
-	}
 }
 
 func isTerminal(w io.Writer) bool {

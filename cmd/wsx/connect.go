@@ -333,16 +333,7 @@ func connectOnce(ctx context.Context, cfg *connectConfig, opts *wsx.DialOptions,
 		case <-time.After(closeWait):
 		}
 	}
-	code := exitCode(exitOK)
-	switch {
-	case inputErr == nil, errors.Is(inputErr, errQuit):
-	case errors.Is(inputErr, errWaitTimedOut):
-		ui.errorf("%v", inputErr)
-		code = exitWaitTimedOut
-	default:
-		ui.errorf("%v", inputErr)
-		code = exitError
-	}
+	code := inputStatus(ui, inputErr)
 	closeCode, closeReason := s.closeRequest()
 	c.Close(closeCode, closeReason)
 	err = <-readDone
@@ -354,6 +345,20 @@ func connectOnce(ctx context.Context, cfg *connectConfig, opts *wsx.DialOptions,
 		return nil
 	}
 	return s.exitFor(err)
+}
+
+// inputStatus reports how the input side ended, when it ended with a
+// problem, and returns the exit status that calls for.
+func inputStatus(ui *connectUI, err error) exitCode {
+	switch {
+	case err == nil, errors.Is(err, errQuit):
+		return exitOK
+	case errors.Is(err, errWaitTimedOut):
+		ui.errorf("%v", err)
+		return exitWaitTimedOut
+	}
+	ui.errorf("%v", err)
+	return exitError
 }
 
 // closeWait bounds how long a failed send waits for the reader to report

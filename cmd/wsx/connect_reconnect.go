@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,16 +46,7 @@ func connectReconnecting(ctx context.Context, cfg *connectConfig, opts *wsx.Dial
 	case inputErr = <-inputDone:
 	case <-ctx.Done():
 	}
-	code := exitCode(exitOK)
-	switch {
-	case inputErr == nil, errors.Is(inputErr, errQuit):
-	case errors.Is(inputErr, errWaitTimedOut):
-		ui.errorf("%v", inputErr)
-		code = exitWaitTimedOut
-	default:
-		ui.errorf("%v", inputErr)
-		code = exitError
-	}
+	code := inputStatus(ui, inputErr)
 	closeCode, closeReason := s.closeRequest()
 	cctx, cancel := context.WithTimeout(context.Background(), closeWait)
 	unsent, err := client.Close(cctx, closeCode, closeReason)

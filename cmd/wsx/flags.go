@@ -41,25 +41,48 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	return fs.Parse(args)
 }
 
-// printFlags writes the flag list of a usage message, with each flag's
-// environment variable, listed in order first and the rest by name.
-func printFlags(w io.Writer, fs *flag.FlagSet, order []string) {
+// flagList says how printFlags lists a command's flags.
+type flagList struct {
+	order   []string          // flags listed first, in this order; the rest follow by name
+	aliases map[string]string // a long name for a short flag, listed with it
+	env     bool              // show each flag's environment variable
+}
+
+// printFlags writes the flag list of a usage message.
+func printFlags(w io.Writer, fs *flag.FlagSet, l flagList) {
 	seen := map[string]bool{}
+	for long := range l.aliases {
+		seen[long] = true
+	}
 	print := func(f *flag.Flag) {
 		seen[f.Name] = true
 		name, usage := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		line := "  " + dash + f.Name
+		for long, short := range l.aliases {
+			if short == f.Name {
+				line += ", --" + long
+			}
+		}
 		if name != "" {
 			line += " " + name
 		}
 		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+		switch f.DefValue {
+		case "", "0", "0s", "false":
+		default:
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
-		fmt.Fprintf(w, "\n    \t[$%s]\n", envName(f.Name))
+		fmt.Fprintln(w)
+		if l.env {
+			fmt.Fprintf(w, "    \t[$%s]\n", envName(f.Name))
+		}
 	}
-	for _, name := range order {
-		if f := fs.Lookup(name); f != nil {
+	for _, name := range l.order {
+		if f := fs.Lookup(name); f != nil && !seen[name] {
 			print(f)
 		}
 	}

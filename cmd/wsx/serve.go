@@ -91,7 +91,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, serveUsage)
-			printFlags(stdout, fs, serveFlagOrder)
+			printFlags(stdout, fs, flagList{order: serveFlagOrder, env: true})
 			return nil
 		}
 		if !fs.Parsed() {
