@@ -194,7 +194,6 @@ func TestConnectTimestamps(t *testing.T) {
 	}
 }
 
-
 func TestConnectOrigin(t *testing.T) {
 	ts := newTestServer(t)
 	if out, errOut, err := connect(t, "", "--origin", ts.URL, "-x", "same site", ts.url("/echo")); err != nil || out != "same site\n" {
