@@ -31,7 +31,7 @@ func TestMaskMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	keys := []uint32{0, 0xffffffff, rfcKey, 0x01020304, r.Uint32(), r.Uint32()}
 	for _, key := range keys {
-		for n := 0; n <= 100; n++ {
+		for n := 0; n <= 300; n++ {
 			for pos := 0; pos < 4; pos++ {
 				// Offsets make the slice start at every alignment.
 				for off := 0; off < 8; off += 3 {
