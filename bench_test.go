@@ -347,18 +347,7 @@ func BenchmarkEcho(b *testing.B) {
 					return
 				}
 				defer c.CloseNow()
-				ctx := context.Background()
-				var buf []byte
-				for {
-					typ, p, err := c.AppendMessage(ctx, buf[:0])
-					if err != nil {
-						return
-					}
-					buf = p
-					if err := c.Write(ctx, typ, p); err != nil {
-						return
-					}
-				}
+				echoLoop(c)
 			}))
 			defer srv.Close()
 			ctx := context.Background()

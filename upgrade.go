@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -46,7 +45,9 @@ func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, *htt
 			// noticed.
 			err = context.DeadlineExceeded
 		default:
-			writeRawError(nc, http.StatusBadRequest, "malformed HTTP request")
+			w := &rawResponse{nc: nc, header: http.Header{}}
+			http.Error(w, "malformed HTTP request", http.StatusBadRequest)
+			w.finish()
 		}
 		nc.Close()
 		return nil, nil, fmt.Errorf("wsx: upgrade: read request: %w", err)
@@ -126,11 +127,4 @@ func (w *rawResponse) finish() {
 	buf = append(buf, w.body...)
 	w.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	w.nc.Write(buf)
-}
-
-// writeRawError answers a request that could not be parsed.
-func writeRawError(w io.Writer, status int, msg string) {
-	body := msg + "\n"
-	fmt.Fprintf(w, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		status, http.StatusText(status), len(body), body)
 }

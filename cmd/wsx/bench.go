@@ -240,6 +240,49 @@ func (o *benchOutput) endProgress() {
 	}
 }
 
+// watch runs a load's warm-up and measured window. It marks the start of
+// measuring, shows a progress line every second (the rate of count per
+// second in unit, the p99 of the last second once measuring, and what
+// suffix returns, if not nil), and returns once the window is over, or
+// early, saying so, when ctx ends or stop (if not nil) is closed.
+func (o *benchOutput) watch(ctx context.Context, cfg *benchConfig, col *collector, start time.Time, unit string, count func() int64, suffix func() string, stop <-chan struct{}) (early bool) {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	warmTimer := time.NewTimer(cfg.warmup)
+	defer warmTimer.Stop()
+	endTimer := time.NewTimer(cfg.warmup + cfg.duration)
+	defer endTimer.Stop()
+	measuring := false
+	last, lastCount := start, int64(0)
+	for {
+		select {
+		case <-warmTimer.C:
+			measuring = true
+			o.mark("measuring for %v", cfg.duration)
+		case t := <-ticker.C:
+			iv := col.collect()
+			n := count()
+			status := "warm-up"
+			if measuring {
+				status = "p99 " + fmtMicros(iv.ValueAtQuantile(99))
+			}
+			extra := ""
+			if suffix != nil {
+				extra = suffix()
+			}
+			o.progress("%4.0fs  %.0f %s  %s%s", t.Sub(start).Seconds(),
+				float64(n-lastCount)/t.Sub(last).Seconds(), unit, status, extra)
+			last, lastCount = t, n
+		case <-endTimer.C:
+			return false
+		case <-ctx.Done():
+			return true
+		case <-stop:
+			return true
+		}
+	}
+}
+
 func (o *benchOutput) writeJSON(v any) {
 	b, _ := json.Marshal(v)
 	fmt.Fprintf(o.stdout, "%s\n", b)

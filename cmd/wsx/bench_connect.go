@@ -75,36 +75,9 @@ func runConnectBench(ctx context.Context, cfg *benchConfig, out *benchOutput) bo
 		}()
 	}
 
-	ticker := time.NewTicker(time.Second)
-	defer ticker.Stop()
-	warmTimer := time.NewTimer(cfg.warmup)
-	defer warmTimer.Stop()
-	endTimer := time.NewTimer(cfg.warmup + cfg.duration)
-	defer endTimer.Stop()
-	measuring := false
-	last, lastDone := start, int64(0)
-loop:
-	for {
-		select {
-		case <-warmTimer.C:
-			measuring = true
-			out.mark("measuring for %v", cfg.duration)
-		case t := <-ticker.C:
-			iv := col.collect()
-			n := done.Load()
-			status := "warm-up"
-			if measuring {
-				status = "p99 " + fmtMicros(iv.ValueAtQuantile(99))
-			}
-			out.progress("%4.0fs  %.0f handshakes/s  %s  %d errors", t.Sub(start).Seconds(),
-				float64(n-lastDone)/t.Sub(last).Seconds(), status, errs.total())
-			last, lastDone = t, n
-		case <-endTimer.C:
-			break loop
-		case <-ctx.Done():
-			end.Store(min(end.Load(), int64(time.Since(start))))
-			break loop
-		}
+	errCount := func() string { return fmt.Sprintf("  %d errors", errs.total()) }
+	if out.watch(ctx, cfg, col, start, "handshakes/s", done.Load, errCount, nil) {
+		end.Store(min(end.Load(), int64(time.Since(start))))
 	}
 	out.mark("measuring over")
 	close(stop)

@@ -319,43 +319,16 @@ func runEchoBench(ctx context.Context, cfg *benchConfig, out *benchOutput) bool 
 		go ec.writeLoop(&wg)
 	}
 
-	measuring := false
-	ticker := time.NewTicker(time.Second)
-	defer ticker.Stop()
-	warmTimer := time.NewTimer(cfg.warmup)
-	endTimer := time.NewTimer(cfg.warmup + cfg.duration)
-	defer endTimer.Stop()
-	last, lastEchoed := time.Now(), int64(0)
-loop:
-	for {
-		select {
-		case <-warmTimer.C:
-			measuring = true
-			out.mark("measuring for %v", cfg.duration)
-		case t := <-ticker.C:
-			iv := col.collect()
-			var echoed int64
-			for _, ec := range ecs {
-				echoed += ec.echoed.Load()
-			}
-			status := "warm-up"
-			if measuring {
-				status = "p99 " + fmtMicros(iv.ValueAtQuantile(99))
-			}
-			out.progress("%4.0fs  %.0f msgs/s  %s", time.Since(run.start).Seconds(),
-				float64(echoed-lastEchoed)/t.Sub(last).Seconds(), status)
-			last, lastEchoed = t, echoed
-		case <-endTimer.C:
-			break loop
-		case <-ctx.Done():
-			run.end.Store(min(run.end.Load(), run.now()))
-			break loop
-		case <-run.allDead:
-			run.end.Store(min(run.end.Load(), run.now()))
-			break loop
+	echoed := func() int64 {
+		var n int64
+		for _, ec := range ecs {
+			n += ec.echoed.Load()
 		}
+		return n
 	}
-	warmTimer.Stop()
+	if out.watch(ctx, cfg, col, run.start, "msgs/s", echoed, nil, run.allDead) {
+		run.end.Store(min(run.end.Load(), run.now()))
+	}
 	out.mark("measuring over")
 	close(run.stop)
 	wg.Wait()
