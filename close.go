@@ -1,6 +1,7 @@
 package wsx
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -171,12 +172,12 @@ func (c *Conn) CloseNow() error {
 // reads frames itself when no other goroutine is reading, or waits for the
 // reader to see it.
 func (c *Conn) waitCloseFrame() error {
-	timer := time.NewTimer(closeTimeout)
-	defer timer.Stop()
-	select {
-	case c.readMu <- struct{}{}:
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	switch err := c.readLock.lock(ctx); {
+	case err == nil:
 		// No one else is reading: read until the close frame.
-		defer func() { <-c.readMu }()
+		defer c.readLock.unlock()
 		c.nc.SetReadDeadline(time.Now().Add(closeTimeout))
 		for c.closeRcvd.Load() == nil {
 			if err := c.discardMessage(); err != nil {
@@ -184,11 +185,11 @@ func (c *Conn) waitCloseFrame() error {
 			}
 		}
 		c.finishClose()
-	case <-c.closed:
+	case errors.Is(err, ErrClosed):
 		// Once the reading goroutine sees the close frame, it
 		// finishes the close itself: the buffered reader it drains is
 		// its own.
-	case <-timer.C:
+	default:
 		// Another goroutine is reading: close without touching the
 		// reader it owns; its read returns.
 		c.closeNet()

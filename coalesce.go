@@ -1,6 +1,9 @@
 package wsx
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Coalescing writes. When the reading goroutine has just returned a
 // message and the next one is already buffered, whole, a reply written now
@@ -24,7 +27,7 @@ import "time"
 const flushDelay = time.Millisecond
 
 // outBuf returns the write buffer, taking one from the pool if needed.
-// Guarded by writeMu.
+// Guarded by writeLock.
 func (c *Conn) outBuf() []byte {
 	if c.wbuf == nil {
 		c.wbuf = getWriteBuf()
@@ -33,7 +36,7 @@ func (c *Conn) outBuf() []byte {
 }
 
 // releaseOutBuf returns the write buffer to the pool unless it holds
-// coalesced frames. Guarded by writeMu.
+// coalesced frames. Guarded by writeLock.
 func (c *Conn) releaseOutBuf() {
 	if c.pending == 0 && c.wbuf != nil {
 		putWriteBuf(c.wbuf)
@@ -43,7 +46,7 @@ func (c *Conn) releaseOutBuf() {
 
 // sendOrDefer sends the first n bytes of the write buffer, which end with
 // a frame of opcode op, or keeps them for later while the reader has more
-// input (see above). Guarded by writeMu.
+// input (see above). Guarded by writeLock.
 func (c *Conn) sendOrDefer(n int, op opcode) error {
 	if op != opClose && c.batch.Load() {
 		if c.pending == 0 {
@@ -66,7 +69,7 @@ func (c *Conn) sendOrDefer(n int, op opcode) error {
 	return err
 }
 
-// flushLocked writes the coalesced frames, if any. Guarded by writeMu.
+// flushLocked writes the coalesced frames, if any. Guarded by writeLock.
 func (c *Conn) flushLocked() error {
 	if c.pending == 0 {
 		return nil
@@ -94,9 +97,7 @@ func (c *Conn) flushForRead() {
 	if !c.pendingOut.Load() {
 		return
 	}
-	select {
-	case c.writeMu <- struct{}{}:
-	default:
+	if !c.writeLock.tryLock() {
 		return
 	}
 	c.flushAndUnlock()
@@ -104,9 +105,7 @@ func (c *Conn) flushForRead() {
 
 // timedFlush sends coalesced frames that waited flushDelay.
 func (c *Conn) timedFlush() {
-	select {
-	case c.writeMu <- struct{}{}:
-	case <-c.closed:
+	if c.writeLock.lock(context.Background()) != nil {
 		return
 	}
 	c.flushAndUnlock()
@@ -115,7 +114,7 @@ func (c *Conn) timedFlush() {
 func (c *Conn) flushAndUnlock() {
 	err := c.flushLocked()
 	c.releaseOutBuf()
-	<-c.writeMu
+	c.writeLock.unlock()
 	if err != nil {
 		c.closeNet()
 	}

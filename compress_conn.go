@@ -11,7 +11,7 @@ import (
 )
 
 // deflateState is a connection's permessage-deflate state. Its write side
-// is guarded by msgMu, its read side by readMu.
+// is guarded by msgLock, its read side by readLock.
 type deflateState struct {
 	cfg       deflateConfig
 	level     int

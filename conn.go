@@ -29,61 +29,70 @@ const DefaultReadLimit = 32 << 20
 // a program that wants pongs and close handshakes must keep a read going.
 type Conn struct {
 	nc          net.Conn
-	client      bool
 	subprotocol string
 	rd          bufReader
 	deflate     *deflateState // nil unless permessage-deflate was agreed
 
-	// Reading. The fields below are guarded by readMu.
-	readMu        chan struct{}
-	readErr       error // once set, every read returns it
-	inMsg         bool  // a data message has begun and not ended
-	msgType       MessageType
-	msgCompressed bool   // the current message is compressed (RSV1)
-	msgGen        uint64 // counts messages, to spot stale readers
-	msgLen        int64  // payload bytes of the current message announced so far
-	frameLeft     int64  // payload bytes of the current data frame not yet read
-	frameFin      bool
-	frameKey      uint32
-	framePos      int
-	utf8          utf8Validator
-	mr            messageReader
+	// Reading. The fields below are guarded by readLock.
+	readLock  connLock
+	readErr   error // once set, every read returns it
+	msgType   MessageType
+	msgGen    uint64 // counts messages, to spot stale readers
+	msgLen    int64  // payload bytes of the current message announced so far
+	frameLeft int64  // payload bytes of the current data frame not yet read
+	framePos  int
+	utf8      utf8Validator
+	mr        messageReader
 
 	readLimit atomic.Int64
 
-	// Writing. msgMu is held for a whole data message, writeMu for one
-	// frame. The fields below are guarded by writeMu.
-	msgMu     chan struct{}
-	writeMu   chan struct{}
-	closeSent bool
+	// Writing. msgLock is held for a whole data message, writeLock for
+	// one frame. The fields below are guarded by writeLock.
+	msgLock   connLock
+	writeLock connLock
 	wbuf      []byte
-	pending   int // bytes of coalesced frames at the start of wbuf
-	iov       net.Buffers
-	iovArr    [2][]byte
-	mw        *messageWriter // made by the first Writer; guarded by msgMu
+	pending   int            // bytes of coalesced frames at the start of wbuf
+	iov       *vectorWrite   // made by the first write too big for wbuf
+	mw        *messageWriter // made by the first Writer; guarded by msgLock
 
-	// Coalescing writes (coalesce.go).
-	batch      atomic.Bool // the reader has a whole frame buffered
-	pendingOut atomic.Bool // wbuf holds coalesced frames
-	flushTimer *time.Timer
+	flushTimer *time.Timer // coalescing writes (coalesce.go)
 
 	closeRcvd atomic.Pointer[CloseError]
 	sentClose atomic.Pointer[CloseError] // the close frame sent, for CloseSent
 	aborted   atomic.Pointer[failure]    // why the keepalive closed the connection
 	ka        *keepalive                 // nil unless a keepalive was asked for
-	closed    chan struct{}              // closed when the TCP connection is closed
-	closeOnce sync.Once
 
-	pingMu  sync.Mutex
+	// mu guards the fields below it.
+	mu      sync.Mutex
+	done    chan struct{} // made by doneChan, closed with the TCP connection
 	pingSeq uint64
 	pings   map[uint64]chan struct{}
 
-	// Prebuilt for context.AfterFunc, so watching a context costs no
-	// closure per call. The flags tell that one has run.
+	// Made for context.AfterFunc by the first read or write that watches
+	// a context, so watching one costs no closure per call. The flags
+	// tell that one has run.
 	expireRead  func()
 	expireWrite func()
 	readFired   atomic.Bool
 	writeFired  atomic.Bool
+
+	// The small fields, together so that they pack.
+	frameKey      uint32      // guarded by readLock
+	batch         atomic.Bool // the reader has a whole frame buffered
+	pendingOut    atomic.Bool // wbuf holds coalesced frames
+	closed        atomic.Bool // the TCP connection is closed
+	client        bool
+	inMsg         bool // a data message has begun and not ended; guarded by readLock
+	msgCompressed bool // the current message is compressed (RSV1); guarded by readLock
+	frameFin      bool // guarded by readLock
+	closeSent     bool // guarded by writeLock
+}
+
+// vectorWrite is the vectored write of a frame header and a payload too big
+// to copy into the write buffer.
+type vectorWrite struct {
+	bufs net.Buffers
+	arr  [2][]byte
 }
 
 // aLongTimeAgo is a deadline in the past, used to interrupt blocked I/O.
@@ -105,10 +114,6 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg
 		nc:          nc,
 		client:      client,
 		subprotocol: subprotocol,
-		readMu:      make(chan struct{}, 1),
-		msgMu:       make(chan struct{}, 1),
-		writeMu:     make(chan struct{}, 1),
-		closed:      make(chan struct{}),
 	}
 	readLimit := cfg.readLimit
 	switch {
@@ -123,14 +128,6 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg
 		c.rd.preload(br)
 	}
 	c.mr.c = c
-	c.expireRead = func() {
-		c.nc.SetReadDeadline(aLongTimeAgo)
-		c.readFired.Store(true)
-	}
-	c.expireWrite = func() {
-		c.nc.SetWriteDeadline(aLongTimeAgo)
-		c.writeFired.Store(true)
-	}
 	if cfg.deflate != nil {
 		c.deflate = newDeflateState(c, *cfg.deflate, cfg.compressionLevel, cfg.compressionThreshold)
 	}
@@ -163,46 +160,48 @@ func (c *Conn) SetReadLimit(n int64) {
 // closeNet closes the TCP connection once and reports whether this call
 // did it.
 func (c *Conn) closeNet() bool {
-	did := false
-	c.closeOnce.Do(func() {
-		did = true
-		close(c.closed)
-		c.nc.Close()
-		if c.ka != nil {
-			c.ka.stop()
-		}
-		if c.flushTimer != nil {
-			c.flushTimer.Stop()
-		}
-	})
-	return did
-}
-
-func (c *Conn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
+	if !c.closed.CompareAndSwap(false, true) {
 		return false
 	}
+	c.readLock.breakWaiters()
+	c.msgLock.breakWaiters()
+	c.writeLock.breakWaiters()
+	c.mu.Lock()
+	if c.done != nil {
+		close(c.done)
+	}
+	c.mu.Unlock()
+	c.nc.Close()
+	if c.ka != nil {
+		c.ka.stop()
+	}
+	if c.flushTimer != nil {
+		c.flushTimer.Stop()
+	}
+	return true
 }
 
-// lock acquires a channel mutex, giving up when ctx ends or the connection
-// closes.
-func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
-	select {
-	case mu <- struct{}{}:
-		return nil
-	default:
+func (c *Conn) isClosed() bool { return c.closed.Load() }
+
+// closedChan is a channel that is always closed.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// doneChan returns a channel closed when the TCP connection closes. The
+// channel is made on first use, so a connection nobody waits on has none.
+func (c *Conn) doneChan() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.isClosed() {
+			return closedChan
+		}
+		c.done = make(chan struct{})
 	}
-	select {
-	case mu <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-c.closed:
-		return ErrClosed
-	}
+	return c.done
 }
 
 // watchRead arranges for a blocked read to return when ctx ends. It costs
@@ -210,6 +209,12 @@ func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
 func (c *Conn) watchRead(ctx context.Context) func() bool {
 	if ctx.Done() == nil {
 		return nil
+	}
+	if c.expireRead == nil {
+		c.expireRead = func() {
+			c.nc.SetReadDeadline(aLongTimeAgo)
+			c.readFired.Store(true)
+		}
 	}
 	return context.AfterFunc(ctx, c.expireRead)
 }
@@ -237,6 +242,12 @@ func (c *Conn) readInterrupted(stop func() bool, err error) bool {
 func (c *Conn) watchWrite(ctx context.Context) func() bool {
 	if ctx.Done() == nil {
 		return nil
+	}
+	if c.expireWrite == nil {
+		c.expireWrite = func() {
+			c.nc.SetWriteDeadline(aLongTimeAgo)
+			c.writeFired.Store(true)
+		}
 	}
 	return context.AfterFunc(ctx, c.expireWrite)
 }

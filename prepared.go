@@ -103,10 +103,10 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 		// The output depends on this connection's history.
 		return c.writeMessage(ctx, pm.typ, pm.data, true)
 	}
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.msgLock.lock(ctx); err != nil {
 		return fmt.Errorf("wsx: write: %w", err)
 	}
-	defer func() { <-c.msgMu }()
+	defer c.msgLock.unlock()
 	if compress {
 		v := pm.compressed(c.deflate.cfg.writeBits, c.deflate.level)
 		if c.client {

@@ -83,7 +83,7 @@ func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (MessageType, []by
 // beginRead takes the read lock and reads up to the first data frame of the
 // next message. On success the lock is held.
 func (c *Conn) beginRead(ctx context.Context) error {
-	if err := c.lock(ctx, c.readMu); err != nil {
+	if err := c.readLock.lock(ctx); err != nil {
 		if errors.Is(err, ErrClosed) && c.readErr != nil {
 			return c.readErr
 		}
@@ -91,7 +91,7 @@ func (c *Conn) beginRead(ctx context.Context) error {
 	}
 	if c.readErr != nil {
 		c.rd.free()
-		<-c.readMu
+		c.readLock.unlock()
 		return c.readErr
 	}
 	stop := c.watchRead(ctx)
@@ -111,14 +111,14 @@ func (c *Conn) beginRead(ctx context.Context) error {
 		if c.inMsg {
 			c.closeNet()
 		}
-		<-c.readMu
+		c.readLock.unlock()
 		return ctxError("read", ctx)
 	}
 	if err != nil {
 		if c.readErr != nil {
 			c.rd.free()
 		}
-		<-c.readMu
+		c.readLock.unlock()
 		return err
 	}
 	c.msgGen++
@@ -127,7 +127,7 @@ func (c *Conn) beginRead(ctx context.Context) error {
 
 func (c *Conn) endRead() {
 	c.rd.release()
-	<-c.readMu
+	c.readLock.unlock()
 }
 
 // skipMessage reads and discards the rest of the current message, if any.
@@ -414,7 +414,7 @@ type messageReader struct {
 // Read reads payload of the message, returning io.EOF at its end.
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
-	if err := c.lock(r.ctx, c.readMu); err != nil {
+	if err := c.readLock.lock(r.ctx); err != nil {
 		return 0, fmt.Errorf("wsx: read: %w", err)
 	}
 	defer c.endRead()
@@ -439,10 +439,10 @@ func (c *Conn) gotPong(p []byte) {
 		return
 	}
 	id := binary.BigEndian.Uint64(p)
-	c.pingMu.Lock()
+	c.mu.Lock()
 	if ch, ok := c.pings[id]; ok {
 		close(ch)
 		delete(c.pings, id)
 	}
-	c.pingMu.Unlock()
+	c.mu.Unlock()
 }

@@ -39,10 +39,10 @@ func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, comp
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("wsx: write: invalid message type %v", typ)
 	}
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.msgLock.lock(ctx); err != nil {
 		return fmt.Errorf("wsx: write: %w", err)
 	}
-	defer func() { <-c.msgMu }()
+	defer c.msgLock.unlock()
 	if !compress {
 		return c.writeFrame(ctx, true, opcode(typ), 0, p)
 	}
@@ -65,7 +65,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("wsx: writer: invalid message type %v", typ)
 	}
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.msgLock.lock(ctx); err != nil {
 		return nil, fmt.Errorf("wsx: writer: %w", err)
 	}
 	if c.mw == nil {
@@ -85,7 +85,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 // pong is seen by the goroutine reading the connection, so Ping needs a
 // read in progress (Read, Reader or AppendMessage) to return.
 func (c *Conn) Ping(ctx context.Context) error {
-	c.pingMu.Lock()
+	c.mu.Lock()
 	c.pingSeq++
 	id := c.pingSeq
 	ch := make(chan struct{})
@@ -93,11 +93,11 @@ func (c *Conn) Ping(ctx context.Context) error {
 		c.pings = make(map[uint64]chan struct{})
 	}
 	c.pings[id] = ch
-	c.pingMu.Unlock()
+	c.mu.Unlock()
 	defer func() {
-		c.pingMu.Lock()
+		c.mu.Lock()
 		delete(c.pings, id)
-		c.pingMu.Unlock()
+		c.mu.Unlock()
 	}()
 	var p [8]byte
 	binary.BigEndian.PutUint64(p[:], id)
@@ -109,7 +109,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctxError("ping", ctx)
-	case <-c.closed:
+	case <-c.doneChan():
 		return fmt.Errorf("wsx: ping: %w", ErrClosed)
 	}
 }
@@ -122,25 +122,23 @@ func (c *Conn) writeControl(ctx context.Context, op opcode, p []byte) error {
 // writeCloseTimeout sends a close frame unless one was sent, waiting at
 // most d. StatusNoStatusRcvd sends a close frame without a payload.
 func (c *Conn) writeCloseTimeout(code StatusCode, reason string, d time.Duration) error {
-	select {
-	case c.writeMu <- struct{}{}:
+	if c.writeLock.tryLock() {
 		// The usual case, the lock is free: a write deadline bounds
 		// the write, without a context to make.
-		defer func() { <-c.writeMu }()
+		defer c.writeLock.unlock()
 		c.nc.SetWriteDeadline(time.Now().Add(d))
 		err := c.sendCloseLocked(code, reason, nil, nil)
 		if err == nil {
 			c.nc.SetWriteDeadline(time.Time{})
 		}
 		return err
-	default:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	if err := c.lock(ctx, c.writeMu); err != nil {
+	if err := c.writeLock.lock(ctx); err != nil {
 		return fmt.Errorf("wsx: close: %w", err)
 	}
-	defer func() { <-c.writeMu }()
+	defer c.writeLock.unlock()
 	return c.sendCloseLocked(code, reason, ctx, c.watchWrite(ctx))
 }
 
@@ -186,10 +184,10 @@ func (c *Conn) writeWholeFrame(ctx context.Context, frame []byte) error {
 // writeFrameOrWhole writes frame as it is if it is not nil, and otherwise
 // the frame made of the other arguments.
 func (c *Conn) writeFrameOrWhole(ctx context.Context, fin bool, op opcode, rsv byte, p, frame []byte) error {
-	if err := c.lock(ctx, c.writeMu); err != nil {
+	if err := c.writeLock.lock(ctx); err != nil {
 		return fmt.Errorf("wsx: write: %w", err)
 	}
-	defer func() { <-c.writeMu }()
+	defer c.writeLock.unlock()
 	if c.closeSent {
 		return fmt.Errorf("wsx: write: %w", ErrClosed)
 	}
@@ -269,10 +267,14 @@ func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
 	c.pending = 0
 	c.stopFlushTimer()
 	if !c.client {
-		c.iovArr[0], c.iovArr[1] = buf[:pend+hl], p
-		c.iov = c.iovArr[:]
-		_, err := c.iov.WriteTo(c.nc)
-		c.iovArr[0], c.iovArr[1] = nil, nil
+		if c.iov == nil {
+			c.iov = new(vectorWrite)
+		}
+		v := c.iov
+		v.arr[0], v.arr[1] = buf[:pend+hl], p
+		v.bufs = v.arr[:]
+		_, err := v.bufs.WriteTo(c.nc)
+		v.arr[0], v.arr[1] = nil, nil
 		return err
 	}
 	pos := 0
@@ -407,17 +409,17 @@ func (w *messageWriter) Close() error {
 	putWriteBuf(w.buf)
 	w.buf = nil
 	w.ctx = nil
-	<-w.c.msgMu
+	w.c.msgLock.unlock()
 	return err
 }
 
 // flush sends the buffered data as one frame.
 func (w *messageWriter) flush(fin bool) error {
 	c := w.c
-	if err := c.lock(w.ctx, c.writeMu); err != nil {
+	if err := c.writeLock.lock(w.ctx); err != nil {
 		return fmt.Errorf("wsx: write: %w", err)
 	}
-	defer func() { <-c.writeMu }()
+	defer c.writeLock.unlock()
 	if c.closeSent {
 		return fmt.Errorf("wsx: write: %w", ErrClosed)
 	}
