@@ -30,7 +30,15 @@ var (
 
 func getReadBuf() []byte   { return readBufPool.Get().(*readBuf)[:] }
 func getWriteBuf() []byte  { return writeBufPool.Get().(*writeBuf)[:] }
-func putReadBuf(b []byte)  { readBufPool.Put((*readBuf)(b)) }
+
+// putReadBuf pools a read buffer of the usual size; one an EventServer's
+// loop grew for a big message is left to the garbage collector.
+func putReadBuf(b []byte) {
+	if len(b) == readBufSize {
+		readBufPool.Put((*readBuf)(b))
+	}
+}
+
 func putWriteBuf(b []byte) { writeBufPool.Put((*writeBuf)(b)) }
 
 // bufReader buffers reads from the connection. Its buffer is taken from a
@@ -43,6 +51,7 @@ type bufReader struct {
 	buf  []byte
 	r, w int
 	raw  *rawReader // nil where waiting without a buffer is not possible
+	need int        // for an EventServer's loop: bytes the next unit needs
 }
 
 func (b *bufReader) init(nc net.Conn, c *Conn) {

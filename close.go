@@ -156,6 +156,11 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		c.closeNet()
 		return err
 	}
+	if c.evented {
+		// The event loop reads the peer's close frame.
+		time.AfterFunc(closeTimeout, func() { c.closeNet() })
+		return nil
+	}
 	return c.waitCloseFrame()
 }
 
@@ -235,6 +240,11 @@ func (c *Conn) fail(f *failure) error {
 	if c.writeCloseTimeout(f.code, reason, lingerTimeout) == nil {
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
+		}
+		if c.evented {
+			// The event loop discards input until the peer closes.
+			time.AfterFunc(lingerTimeout, func() { c.closeNet() })
+			return c.readErr
 		}
 		c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 		c.rd.drain()

@@ -40,6 +40,7 @@ type side struct {
 	client bool     // wsx dials; the raw peer is the server
 	stream bool     // the echo streams with Reader and Writer instead of AppendMessage and Write
 	chunk  chunking // how the wsx end's reads from the network are cut up
+	event  bool     // an EventServer echoes from OnMessage
 }
 
 // chunking makes the wsx end's reads return less than asked, so frame
@@ -53,7 +54,7 @@ const (
 )
 
 var (
-	serverSides  = []side{{name: "server/write"}, {name: "server/stream", stream: true}}
+	serverSides  = withEventSide([]side{{name: "server/write"}, {name: "server/stream", stream: true}})
 	chunkedSides = []side{
 		{name: "server/onebyte", chunk: oneByte},
 		{name: "server/half", stream: true, chunk: halfRead},
@@ -94,6 +95,12 @@ type harness interface {
 
 func (s side) start(t *testing.T, cfg config) harness {
 	t.Helper()
+	if s.event {
+		if cfg.app != nil {
+			t.Fatal("the event server side runs the echo only")
+		}
+		return startEventHarness(t, cfg)
+	}
 	if cfg.app == nil {
 		cfg.app = echoWrite
 		if s.stream {

@@ -86,6 +86,7 @@ type Conn struct {
 	msgCompressed bool // the current message is compressed (RSV1); guarded by readLock
 	frameFin      bool // guarded by readLock
 	closeSent     bool // guarded by writeLock
+	evented       bool // served by an EventServer's loop, which is its reader
 }
 
 // vectorWrite is the vectored write of a frame header and a payload too big

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 )
 
 // Reader waits for the next data message and returns its type and a reader
@@ -50,26 +49,7 @@ func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (MessageType, []by
 	}
 	defer c.endRead()
 	stop := c.watchRead(ctx)
-	var err error
-	for {
-		if len(dst) == cap(dst) {
-			// Grow to the announced frame size at once, but no
-			// further than DefaultReadLimit: with the limit raised
-			// or removed, a header alone must not make wsx allocate
-			// what it announces (2^62 bytes would panic).
-			grow := 512
-			if c.frameLeft > int64(grow) {
-				grow = int(min(c.frameLeft, DefaultReadLimit))
-			}
-			dst = slices.Grow(dst, grow)
-		}
-		var n int
-		n, err = c.readPayload(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if err != nil {
-			break
-		}
-	}
+	dst, err := c.appendPayload(dst)
 	if c.readInterrupted(stop, err) {
 		c.closeNet()
 		return 0, dst, ctxError("read", ctx)
@@ -83,6 +63,9 @@ func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (MessageType, []by
 // beginRead takes the read lock and reads up to the first data frame of the
 // next message. On success the lock is held.
 func (c *Conn) beginRead(ctx context.Context) error {
+	if c.evented {
+		return errEventServed
+	}
 	if err := c.readLock.lock(ctx); err != nil {
 		if errors.Is(err, ErrClosed) && c.readErr != nil {
 			return c.readErr
@@ -287,38 +270,45 @@ func (c *Conn) nextFrame() error {
 			}
 			continue
 		}
-		if h.opcode == opContinuation {
-			if !c.inMsg {
-				return c.fail(protocolError("continuation frame with no message in progress"))
-			}
-		} else {
-			if c.inMsg {
-				return c.fail(protocolError("new data message inside a fragmented message"))
-			}
-			c.inMsg = true
-			c.msgType = MessageType(h.opcode)
-			c.msgCompressed = h.rsv&bitRsv1 != 0
-			c.msgLen = 0
-			c.utf8.reset()
-		}
-		c.msgLen += h.length
-		limit := c.readLimit.Load()
-		if c.msgCompressed && limit >= 0 {
-			// The limit is on the decompressed size, checked as it
-			// is produced; here it only bounds the compressed size,
-			// allowing for incompressible data growing a little.
-			limit += limit/64 + 1024
-		}
-		if limit >= 0 && c.msgLen > limit {
-			return c.fail(&failure{code: StatusMessageTooBig, kind: ErrMessageTooBig,
-				msg: fmt.Sprintf("message of at least %d bytes is over the limit of %d", c.msgLen, limit)})
-		}
-		c.frameLeft = h.length
-		c.frameFin = h.fin
-		c.frameKey = h.key
-		c.framePos = 0
-		return nil
+		return c.beginFrame(&h)
 	}
+}
+
+// beginFrame takes on the data frame whose header was just read: it must
+// continue the current message or start one, and keep the message within
+// the read limit.
+func (c *Conn) beginFrame(h *header) error {
+	if h.opcode == opContinuation {
+		if !c.inMsg {
+			return c.fail(protocolError("continuation frame with no message in progress"))
+		}
+	} else {
+		if c.inMsg {
+			return c.fail(protocolError("new data message inside a fragmented message"))
+		}
+		c.inMsg = true
+		c.msgType = MessageType(h.opcode)
+		c.msgCompressed = h.rsv&bitRsv1 != 0
+		c.msgLen = 0
+		c.utf8.reset()
+	}
+	c.msgLen += h.length
+	limit := c.readLimit.Load()
+	if c.msgCompressed && limit >= 0 {
+		// The limit is on the decompressed size, checked as it is
+		// produced; here it only bounds the compressed size, allowing
+		// for incompressible data growing a little.
+		limit += limit/64 + 1024
+	}
+	if limit >= 0 && c.msgLen > limit {
+		return c.fail(&failure{code: StatusMessageTooBig, kind: ErrMessageTooBig,
+			msg: fmt.Sprintf("message of at least %d bytes is over the limit of %d", c.msgLen, limit)})
+	}
+	c.frameLeft = h.length
+	c.frameFin = h.fin
+	c.frameKey = h.key
+	c.framePos = 0
+	return nil
 }
 
 // readHeader reads and checks one frame header. The payload of a control
@@ -414,6 +404,9 @@ type messageReader struct {
 // Read reads payload of the message, returning io.EOF at its end.
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
+	if c.evented {
+		return 0, errEventServed
+	}
 	if err := c.readLock.lock(r.ctx); err != nil {
 		return 0, fmt.Errorf("wsx: read: %w", err)
 	}

@@ -1,0 +1,640 @@
+//go:build linux
+
+package wsx
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Not in package syscall.
+const epollExclusive = 1 << 28
+
+func (s *EventServer) serve(ctx context.Context, ln net.Listener) error {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return fmt.Errorf("wsx: EventServer.Serve: %T is not a *net.TCPListener", ln)
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("wsx: EventServer.Serve: %w", err)
+	}
+	lfd := -1
+	rc.Control(func(fd uintptr) { lfd = int(fd) })
+	if lfd < 0 {
+		return errors.New("wsx: EventServer.Serve: the listener is closed")
+	}
+
+	// The pipe wakes every loop when ctx ends: it stays readable.
+	var wake [2]int
+	if err := syscall.Pipe2(wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+		return fmt.Errorf("wsx: EventServer.Serve: %w", os.NewSyscallError("pipe2", err))
+	}
+	defer syscall.Close(wake[0])
+	defer syscall.Close(wake[1])
+
+	n := s.Loops
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	loops := make([]*eventLoop, 0, n)
+	defer func() {
+		for _, l := range loops {
+			syscall.Close(l.epfd)
+		}
+	}()
+	for range n {
+		l, err := newEventLoop(s, lfd, wake[0])
+		if err != nil {
+			return err
+		}
+		loops = append(loops, l)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, l := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.run(); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	var result error
+	select {
+	case <-ctx.Done():
+	case result = <-errs:
+	}
+	syscall.Write(wake[1], []byte{0})
+	wg.Wait()
+	ln.Close()
+	runtime.KeepAlive(ln)
+	return result
+}
+
+// eventLoop is one goroutine waiting on an epoll instance for its share of
+// the connections. Its table and handshakes are touched by it alone.
+type eventLoop struct {
+	s       *EventServer
+	epfd    int
+	lfd     int
+	wakefd  int
+	conns   []*Conn // by file descriptor
+	pending map[int]*pendingHandshake
+	scratch []byte           // the message being read, when it arrived in one go
+	partial map[*Conn][]byte // messages that arrive over several reads
+	events  [128]syscall.EpollEvent
+	paused  atomic.Bool // accepting paused after running out of descriptors
+}
+
+func newEventLoop(s *EventServer, lfd, wakefd int) (*eventLoop, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("wsx: EventServer.Serve: %w", os.NewSyscallError("epoll_create1", err))
+	}
+	l := &eventLoop{s: s, epfd: epfd, lfd: lfd, wakefd: wakefd, pending: make(map[int]*pendingHandshake), partial: make(map[*Conn][]byte)}
+	for _, r := range []struct {
+		fd    int
+		flags uint32
+	}{{lfd, syscall.EPOLLIN | epollExclusive}, {wakefd, syscall.EPOLLIN}} {
+		ev := syscall.EpollEvent{Events: r.flags, Fd: int32(r.fd)}
+		if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, r.fd, &ev); err != nil {
+			syscall.Close(epfd)
+			return nil, fmt.Errorf("wsx: EventServer.Serve: %w", os.NewSyscallError("epoll_ctl", err))
+		}
+	}
+	return l, nil
+}
+
+func (l *eventLoop) run() error {
+	for {
+		n, err := syscall.EpollWait(l.epfd, l.events[:], -1)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			l.shutdown()
+			return fmt.Errorf("wsx: EventServer: %w", os.NewSyscallError("epoll_wait", err))
+		}
+		for i := range n {
+			fd := int(l.events[i].Fd)
+			switch {
+			case fd == l.lfd:
+				if err := l.accept(); err != nil {
+					l.shutdown()
+					return err
+				}
+			case fd == l.wakefd:
+				l.shutdown()
+				return nil
+			case fd < len(l.conns) && l.conns[fd] != nil:
+				l.readConn(l.conns[fd])
+			default:
+				if h := l.pending[fd]; h != nil {
+					l.readHandshake(h)
+				}
+			}
+		}
+	}
+}
+
+// accept takes the connections waiting on the listener, a bounded number
+// at a time so that the loop's connections get their turn.
+func (l *eventLoop) accept() error {
+	for range 64 {
+		r, _, errno := syscall.Syscall6(syscall.SYS_ACCEPT4, uintptr(l.lfd), 0, 0,
+			syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+		switch errno {
+		case 0:
+		case syscall.EAGAIN:
+			return nil
+		case syscall.EINTR, syscall.ECONNABORTED:
+			continue
+		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
+			// Out of descriptors or memory: stop watching the
+			// listener for a moment rather than spin on it.
+			l.pauseAccept()
+			return nil
+		default:
+			return fmt.Errorf("wsx: EventServer: %w", os.NewSyscallError("accept4", errno))
+		}
+		fd := int(r)
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			syscall.Close(fd)
+			continue
+		}
+		l.readHandshake(&pendingHandshake{fd: fd})
+	}
+	return nil
+}
+
+func (l *eventLoop) pauseAccept() {
+	if !l.paused.CompareAndSwap(false, true) {
+		return
+	}
+	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, l.lfd, nil)
+	time.AfterFunc(50*time.Millisecond, func() {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExclusive, Fd: int32(l.lfd)}
+		syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, l.lfd, &ev)
+		l.paused.Store(false)
+	})
+}
+
+// pendingHandshake is a connection whose request has not fully arrived.
+type pendingHandshake struct {
+	fd    int
+	buf   []byte
+	n     int
+	timer *time.Timer
+	ended atomic.Bool // the handshake finished, or its time ran out
+}
+
+// readHandshake reads what the client sent of its request and upgrades
+// the connection once the request is whole.
+func (l *eventLoop) readHandshake(h *pendingHandshake) {
+	if h.buf == nil {
+		h.buf = getReadBuf()
+	}
+	n, err := syscall.Read(h.fd, h.buf[h.n:])
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		if h.timer == nil {
+			l.pending[h.fd] = h
+			h.timer = time.AfterFunc(l.s.handshakeTimeout(), func() {
+				if h.ended.CompareAndSwap(false, true) {
+					// The loop sees the end of input and drops it.
+					syscall.Shutdown(h.fd, syscall.SHUT_RDWR)
+				}
+			})
+		}
+		return
+	case err != nil || n <= 0:
+		l.dropHandshake(h)
+		return
+	}
+	h.n += n
+	end := bytes.Index(h.buf[:h.n], []byte("\r\n\r\n"))
+	if end < 0 {
+		if h.n == len(h.buf) {
+			l.refuse(h, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
+			return
+		}
+		if h.timer == nil {
+			l.readHandshake(h) // arms the timer on EAGAIN
+		}
+		return
+	}
+	if !h.ended.CompareAndSwap(false, true) {
+		l.dropHandshake(h) // too late
+		return
+	}
+	if h.timer != nil {
+		h.timer.Stop()
+		delete(l.pending, h.fd)
+	}
+	l.upgrade(h)
+}
+
+func (l *eventLoop) dropHandshake(h *pendingHandshake) {
+	h.ended.Store(true)
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	delete(l.pending, h.fd)
+	putReadBuf(h.buf)
+	h.buf = nil
+	syscall.Close(h.fd)
+}
+
+func (l *eventLoop) refuse(h *pendingHandshake, status int, msg string) {
+	w := &rawResponse{nc: &fdConn{fd: h.fd, nonBlocking: true}, header: http.Header{}}
+	http.Error(w, msg, status)
+	w.finish()
+	l.dropHandshake(h)
+}
+
+// upgrade performs the handshake of a whole request.
+func (l *eventLoop) upgrade(h *pendingHandshake) {
+	// Until the 101 is out, a response that does not fit the socket is
+	// dropped rather than waited for.
+	fc := &fdConn{fd: h.fd, nonBlocking: true}
+	br := bufio.NewReaderSize(bytes.NewReader(h.buf[:h.n]), readBufSize)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		l.refuse(h, http.StatusBadRequest, "malformed HTTP request")
+		return
+	}
+	req.RemoteAddr = fc.RemoteAddr().String()
+	w := &rawResponse{nc: fc, br: br, header: http.Header{}}
+	if l.s.Check != nil && IsUpgrade(req) {
+		if err := l.s.Check(req); err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			w.finish()
+			l.dropHandshake(h)
+			return
+		}
+	}
+	c, err := Accept(w, req, &l.s.Options)
+	putReadBuf(h.buf)
+	h.buf = nil
+	if err != nil {
+		if !w.hijacked {
+			w.finish()
+		}
+		syscall.Close(h.fd)
+		return
+	}
+	c.evented = true
+	fc.mu.Lock()
+	fc.nonBlocking = false
+	fc.mu.Unlock()
+	for h.fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*Conn, max(1024, len(l.conns)))...)
+	}
+	l.conns[h.fd] = c
+	if l.s.OnOpen != nil {
+		l.s.OnOpen(c, req)
+	}
+	l.serve(c)
+}
+
+// readConn reads what the socket holds and serves the complete units.
+func (l *eventLoop) readConn(c *Conn) {
+	fc := c.nc.(*fdConn)
+	b := &c.rd
+	if c.readErr != nil || c.isClosed() {
+		// Failed or closing: discard input until the peer closes.
+		var scratch [4096]byte
+		for {
+			n, err := syscall.Read(fc.fd, scratch[:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err == syscall.EAGAIN && !c.isClosed() {
+				return
+			}
+			if err != nil || n <= 0 || c.isClosed() {
+				l.finish(c)
+				return
+			}
+		}
+	}
+	if b.buf == nil {
+		b.buf = getReadBuf()
+	}
+	if b.w == len(b.buf) {
+		if b.r > 0 {
+			n := copy(b.buf, b.buf[b.r:b.w])
+			b.r, b.w = 0, n
+		} else {
+			// At most double what arrived: a header alone does
+			// not make the loop allocate what it announces.
+			grown := make([]byte, min(max(b.need, len(b.buf)+1), 2*len(b.buf)))
+			copy(grown, b.buf)
+			putReadBuf(b.buf)
+			b.buf = grown
+		}
+	}
+	n, err := syscall.Read(fc.fd, b.buf[b.w:])
+	switch {
+	case n > 0:
+		b.w += n
+		l.serve(c)
+		return
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+	case err == nil:
+		c.readFailed(io.EOF)
+	default:
+		c.readFailed(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)})
+	}
+	l.settle(c)
+}
+
+// serve hands the buffered units to the read path, then sends the replies
+// collected meanwhile.
+func (l *eventLoop) serve(c *Conn) {
+	msg, owned := l.partial[c]
+	if !owned {
+		msg = l.scratch[:0]
+	}
+	msg = c.serveBuffered(l.s, msg)
+	switch {
+	case c.inMsg && len(msg) > 0 && !owned:
+		// The rest of the message comes with a later read: it keeps
+		// its part, and the scratch buffer is free for the others.
+		l.partial[c] = bytes.Clone(msg)
+		l.scratch = msg[:0]
+	case c.inMsg && len(msg) > 0:
+		l.partial[c] = msg
+	case owned:
+		delete(l.partial, c)
+	default:
+		l.scratch = msg[:0]
+	}
+	if cap(l.scratch) > 1<<20 {
+		l.scratch = nil
+	}
+	c.flushForRead()
+	l.settle(c)
+}
+
+// settle returns an empty read buffer to the pool and finishes a closed
+// connection.
+func (l *eventLoop) settle(c *Conn) {
+	if c.readErr != nil && !c.isClosed() {
+		// Failed: the close frame is out; wait for the peer to close.
+		c.rd.free()
+		return
+	}
+	if c.isClosed() {
+		l.finish(c)
+		return
+	}
+	if c.rd.buffered() == 0 {
+		c.rd.free()
+	}
+}
+
+// finish ends a connection: closes its descriptor, forgets it and tells
+// OnClose.
+func (l *eventLoop) finish(c *Conn) {
+	fc := c.nc.(*fdConn)
+	if !c.isClosed() {
+		c.readFailed(io.EOF)
+	}
+	c.rd.free()
+	delete(l.partial, c)
+	if fc.fd < len(l.conns) && l.conns[fc.fd] == c {
+		l.conns[fc.fd] = nil
+	}
+	fc.release()
+	if l.s.OnClose != nil {
+		err := c.readErr
+		if err == nil {
+			err = fmt.Errorf("wsx: %w", ErrClosed)
+		}
+		l.s.OnClose(c, err)
+	}
+}
+
+// shutdown closes every connection of the loop with status 1001, and the
+// handshakes in progress.
+func (l *eventLoop) shutdown() {
+	for _, h := range l.pending {
+		l.dropHandshake(h)
+	}
+	for _, c := range l.conns {
+		if c == nil {
+			continue
+		}
+		fc := c.nc.(*fdConn)
+		fc.mu.Lock()
+		fc.nonBlocking = true
+		fc.mu.Unlock()
+		c.writeCloseTimeout(StatusGoingAway, "", time.Second)
+		c.closeNet()
+		l.finish(c)
+	}
+	l.conns = nil
+}
+
+// fdConn is a net.Conn over a non-blocking TCP socket that an event loop
+// watches. A write the socket cannot take at once waits for the socket
+// through the runtime's poller, which the socket joins only then; so an
+// idle connection costs the poller nothing. Close only shuts the socket
+// down: the loop, woken by that, closes the descriptor, so that a
+// descriptor is never closed, and its number reused, under the loop.
+type fdConn struct {
+	fd int
+
+	mu          sync.Mutex // guards the fields below and the use of fd for writing
+	file        *os.File   // the socket in the runtime's poller, once a write had to wait
+	rdl, wdl    time.Time  // deadlines, applied to file when it is made
+	closing     bool
+	released    bool
+	nonBlocking bool // writes fail rather than wait
+}
+
+var errWouldBlock = errors.New("the socket is not ready")
+
+func (f *fdConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: f.LocalAddr(), Addr: f.RemoteAddr(), Err: err}
+}
+
+// Read reads what the socket holds without waiting; the event loop reads
+// the socket itself, and nothing else is expected to.
+func (f *fdConn) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.released || f.closing {
+		return 0, f.opError("read", net.ErrClosed)
+	}
+	n, err := syscall.Read(f.fd, p)
+	switch {
+	case n > 0:
+		return n, nil
+	case err == nil:
+		return 0, io.EOF
+	case err == syscall.EAGAIN:
+		return 0, f.opError("read", errWouldBlock)
+	default:
+		return 0, f.opError("read", os.NewSyscallError("read", err))
+	}
+}
+
+func (f *fdConn) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	if file := f.file; file != nil {
+		f.mu.Unlock()
+		return file.Write(p)
+	}
+	if f.released || f.closing {
+		f.mu.Unlock()
+		return 0, f.opError("write", net.ErrClosed)
+	}
+	if !f.wdl.IsZero() && !time.Now().Before(f.wdl) {
+		f.mu.Unlock()
+		return 0, f.opError("write", os.ErrDeadlineExceeded)
+	}
+	n := 0
+	for n < len(p) {
+		k, err := syscall.Write(f.fd, p[n:])
+		if k > 0 {
+			n += k
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN {
+			break
+		}
+		if err != nil {
+			f.mu.Unlock()
+			return n, f.opError("write", os.NewSyscallError("write", err))
+		}
+	}
+	if n == len(p) {
+		f.mu.Unlock()
+		return n, nil
+	}
+	if f.nonBlocking {
+		f.mu.Unlock()
+		return n, f.opError("write", errWouldBlock)
+	}
+	// Wait for the peer through the runtime's poller.
+	file := os.NewFile(uintptr(f.fd), "")
+	if !f.rdl.IsZero() {
+		file.SetReadDeadline(f.rdl)
+	}
+	if !f.wdl.IsZero() {
+		file.SetWriteDeadline(f.wdl)
+	}
+	f.file = file
+	f.mu.Unlock()
+	k, err := file.Write(p[n:])
+	return n + k, err
+}
+
+// Close shuts the socket down; the event loop closes the descriptor.
+func (f *fdConn) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing || f.released {
+		return f.opError("close", net.ErrClosed)
+	}
+	f.closing = true
+	syscall.Shutdown(f.fd, syscall.SHUT_RDWR)
+	return nil
+}
+
+// CloseWrite shuts down the sending side.
+func (f *fdConn) CloseWrite() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing || f.released {
+		return f.opError("close", net.ErrClosed)
+	}
+	return syscall.Shutdown(f.fd, syscall.SHUT_WR)
+}
+
+// release closes the descriptor; only the event loop calls it.
+func (f *fdConn) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.released {
+		return
+	}
+	f.released = true
+	if f.file != nil {
+		f.file.Close()
+	} else {
+		syscall.Close(f.fd)
+	}
+}
+
+func sockaddrToTCP(sa syscall.Sockaddr) net.Addr {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+	case *syscall.SockaddrInet6:
+		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+	}
+	return &net.TCPAddr{}
+}
+
+func (f *fdConn) LocalAddr() net.Addr {
+	sa, err := syscall.Getsockname(f.fd)
+	if err != nil {
+		return &net.TCPAddr{}
+	}
+	return sockaddrToTCP(sa)
+}
+
+func (f *fdConn) RemoteAddr() net.Addr {
+	sa, err := syscall.Getpeername(f.fd)
+	if err != nil {
+		return &net.TCPAddr{}
+	}
+	return sockaddrToTCP(sa)
+}
+
+func (f *fdConn) SetDeadline(t time.Time) error {
+	f.SetReadDeadline(t)
+	return f.SetWriteDeadline(t)
+}
+
+func (f *fdConn) SetReadDeadline(t time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rdl = t
+	if f.file != nil {
+		return f.file.SetReadDeadline(t)
+	}
+	return nil
+}
+
+func (f *fdConn) SetWriteDeadline(t time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.wdl = t
+	if f.file != nil {
+		return f.file.SetWriteDeadline(t)
+	}
+	return nil
+}
