@@ -28,8 +28,8 @@ var (
 	writeBufPool = sync.Pool{New: func() any { return new(writeBuf) }}
 )
 
-func getReadBuf() []byte   { return readBufPool.Get().(*readBuf)[:] }
-func getWriteBuf() []byte  { return writeBufPool.Get().(*writeBuf)[:] }
+func getReadBuf() []byte  { return readBufPool.Get().(*readBuf)[:] }
+func getWriteBuf() []byte { return writeBufPool.Get().(*writeBuf)[:] }
 
 // putReadBuf pools a read buffer of the usual size; one an EventServer's
 // loop grew for a big message is left to the garbage collector.
