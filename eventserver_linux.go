@@ -415,7 +415,9 @@ func (l *eventLoop) settle(c *Conn) {
 // OnClose.
 func (l *eventLoop) finish(c *Conn) {
 	fc := c.nc.(*fdConn)
-	if !c.isClosed() {
+	if c.readErr == nil {
+		// Sets the reason: the keepalive's, ErrClosed or the end of
+		// input.
 		c.readFailed(io.EOF)
 	}
 	c.rd.free()
@@ -425,11 +427,7 @@ func (l *eventLoop) finish(c *Conn) {
 	}
 	fc.release()
 	if l.s.OnClose != nil {
-		err := c.readErr
-		if err == nil {
-			err = fmt.Errorf("wsx: %w", ErrClosed)
-		}
-		l.s.OnClose(c, err)
+		l.s.OnClose(c, c.readErr)
 	}
 }
 

@@ -164,7 +164,7 @@ func TestReportRatios(t *testing.T) {
 		res.add("16B", name, sample{cpuPer: v, rate: 1000 * v})
 	}
 	scens := scenarios(10, "127.0.0.1")[:1]
-	srvs := []server{servers[0], servers[1], servers[2], servers[3]}
+	srvs := []server{servers[0], servers[1], servers[3], servers[4]}
 	md := report(&config{rounds: 1}, []string{"--quick"}, scens, srvs, res, time.Second)
 	for _, want := range []string{
 		"| 16 B text, 100 conns | 2.00 | 3.00 | 6.00 | 4.00 | 1.50× | 0.75× (coder) |",

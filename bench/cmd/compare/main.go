@@ -45,16 +45,18 @@ type server struct {
 	name    string
 	title   string
 	deflate bool // supports permessage-deflate
+	ours    bool // a wsx server, compared with the others
 }
 
 var servers = []server{
-	{"tcp", "TCP echo", false},
-	{"wsx", "wsx", true},
-	{"gorilla", "gorilla", true},
-	{"coder", "coder", true},
-	{"gws", "gws", true},
-	{"gobwas", "gobwas", true},
-	{"nbio", "nbio", true},
+	{"tcp", "TCP echo", false, false},
+	{"wsx", "wsx", true, true},
+	{"wsxevent", "wsx event loop", true, true},
+	{"gorilla", "gorilla", true, false},
+	{"coder", "coder", true, false},
+	{"gws", "gws", true, false},
+	{"gobwas", "gobwas", true, false},
+	{"nbio", "nbio", true, false},
 }
 
 // scenario is one load shape.

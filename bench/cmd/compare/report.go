@@ -95,18 +95,28 @@ func fmtStat(st stat, format func(float64) string) string {
 }
 
 // writeTable writes a table of metric m: a row per scenario, a column per
-// server, and the ratios of wsx to the TCP echo and to the best other
-// library.
+// server, and the ratios of each wsx server to the TCP echo and to the best
+// other library.
 func writeTable(b *strings.Builder, m metric, scens []scenario, srvs []server, res results) {
+	var ours []server
 	fmt.Fprintf(b, "| scenario |")
 	for _, s := range srvs {
 		fmt.Fprintf(b, " %s |", s.title)
+		if s.ours {
+			ours = append(ours, s)
+		}
 	}
-	fmt.Fprintf(b, " wsx ÷ TCP echo | wsx ÷ best other |\n|---|")
+	for _, o := range ours {
+		fmt.Fprintf(b, " %s ÷ TCP echo | %s ÷ best other |", o.title, o.title)
+	}
+	fmt.Fprintf(b, "\n|---|")
 	for range srvs {
 		fmt.Fprintf(b, "---:|")
 	}
-	fmt.Fprintf(b, "---:|---|\n")
+	for range ours {
+		fmt.Fprintf(b, "---:|---|")
+	}
+	fmt.Fprintf(b, "\n")
 	for _, sc := range scens {
 		fmt.Fprintf(b, "| %s |", sc.title)
 		stats := map[string]stat{}
@@ -119,7 +129,6 @@ func writeTable(b *strings.Builder, m metric, scens []scenario, srvs []server, r
 			stats[s.name] = st
 			fmt.Fprintf(b, " %s |", fmtStat(st, m.format))
 		}
-		wsx, tcp := stats["wsx"], stats["tcp"]
 		ratio := func(a, b stat) string {
 			if a.n == 0 || b.n == 0 || b.med == 0 {
 				return "–"
@@ -129,18 +138,21 @@ func writeTable(b *strings.Builder, m metric, scens []scenario, srvs []server, r
 		best, bestName := stat{}, ""
 		for _, s := range srvs {
 			st := stats[s.name]
-			if s.name == "wsx" || s.name == "tcp" || st.n == 0 {
+			if s.ours || s.name == "tcp" || st.n == 0 {
 				continue
 			}
 			if bestName == "" || (m.lower && st.med < best.med) || (!m.lower && st.med > best.med) {
 				best, bestName = st, s.title
 			}
 		}
-		other := ratio(wsx, best)
-		if other != "–" {
-			other += " (" + bestName + ")"
+		for _, o := range ours {
+			other := ratio(stats[o.name], best)
+			if other != "–" {
+				other += " (" + bestName + ")"
+			}
+			fmt.Fprintf(b, " %s | %s |", ratio(stats[o.name], stats["tcp"]), other)
 		}
-		fmt.Fprintf(b, " %s | %s |\n", ratio(wsx, tcp), other)
+		fmt.Fprintf(b, "\n")
 	}
 	b.WriteString("\n")
 }
@@ -152,7 +164,7 @@ func report(cfg *config, args []string, scens []scenario, srvs []server, res res
 	fmt.Fprintf(&b, "Measured on %s with `bench/cmd/compare` (%d round(s), %v measured per run after %v of warm-up; the whole run took %v).\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), cfg.rounds, cfg.duration, cfg.warmup, elapsed.Round(time.Second))
 	b.WriteString("Each cell is the median over the rounds, with the lowest and highest value in small print. ")
-	b.WriteString("The ratio columns compare wsx's median with the plain TCP echo's and with the best other library's.\n\n")
+	b.WriteString("The ratio columns compare each wsx server's median with the plain TCP echo's and with the best other library's.\n\n")
 
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "- CPU: %s, %d logical cores\n", cpuModel(), runtime.NumCPU())
@@ -231,6 +243,7 @@ func report(cfg *config, args []string, scens []scenario, srvs []server, res res
 	b.WriteString("`wsx bench --masked-echo` unmasks them on the client side. It is the floor for small messages: one read and one write system call per batch of bytes. ")
 	b.WriteString("For large ones it is not: it writes back what each read returned, so a 1 MiB message goes back in many pieces, where the libraries write it whole.\n")
 	b.WriteString("- **wsx**: a plain listener, `wsx.Upgrade` for the handshake, then a goroutine per connection looping on `AppendMessage` into a reused buffer and `Write`.\n")
+	b.WriteString("- **wsx event loop**: a `wsx.EventServer` (epoll loops, one per CPU, no goroutine or buffer per idle connection) writing each message back from `OnMessage`.\n")
 	b.WriteString("- **gorilla** (gorilla/websocket v1.5.3): net/http, a write buffer pool, `NextReader` read into a reused buffer, `WriteMessage`. Does not check UTF-8.\n")
 	b.WriteString("- **coder** (coder/websocket v1.8.15): net/http, `Reader` read into a reused buffer, `Write`. Does not check UTF-8.\n")
 	b.WriteString("- **gws** (lxzan/gws v1.8.9): `gws.NewServer` with its own listener and event handlers, UTF-8 checking on.\n")
