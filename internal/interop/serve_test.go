@@ -19,12 +19,24 @@ import (
 // have it, so that races in the server show up under real clients too.
 func buildWSX(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "wsx")
+	return buildCommand(t, "github.com/wsx-go/wsx/cmd/wsx")
+}
+
+// buildEventEcho builds testdata/eventecho, an echo server on
+// wsx.EventServer that speaks like wsx serve.
+func buildEventEcho(t *testing.T) string {
+	t.Helper()
+	return buildCommand(t, "./testdata/eventecho")
+}
+
+func buildCommand(t *testing.T, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "github.com/wsx-go/wsx/cmd/wsx")
+	args = append(args, pkg)
 	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -56,8 +68,21 @@ func startServe(t *testing.T, bin string, args ...string) *wsxServer {
 // server's environment.
 func startServeEnv(t *testing.T, bin string, env []string, args ...string) *wsxServer {
 	t.Helper()
-	argv := append([]string{bin, "serve", "--addr", "127.0.0.1:0"}, args...)
-	s := &wsxServer{process: newProcess("wsx serve", "", argv...)}
+	return startListening(t, "wsx serve", append([]string{bin, "serve", "--addr", "127.0.0.1:0"}, args...), env)
+}
+
+// startEventEcho runs testdata/eventecho, built by buildEventEcho, like
+// startServe.
+func startEventEcho(t *testing.T, bin string, args ...string) *wsxServer {
+	t.Helper()
+	return startListening(t, "eventecho", append([]string{bin}, args...), nil)
+}
+
+// startListening runs a server that prints its URL as wsx serve does.
+func startListening(t *testing.T, name string, argv, env []string) *wsxServer {
+	t.Helper()
+	args := argv[1:]
+	s := &wsxServer{process: newProcess(name, "", argv...)}
 	s.cmd.Stdout = &s.stdout
 	if len(env) > 0 {
 		s.cmd.Env = append(os.Environ(), env...)
@@ -80,18 +105,18 @@ func startServeEnv(t *testing.T, bin string, env []string, args ...string) *wsxS
 		out := s.stdout.String()
 		if line, _, ok := strings.Cut(out, "\n"); ok {
 			if !strings.HasPrefix(line, listenPrefix) {
-				t.Fatalf("wsx serve printed %q, want a line starting with %q", line, listenPrefix)
+				t.Fatalf("%s printed %q, want a line starting with %q", name, line, listenPrefix)
 			}
 			s.url = strings.TrimPrefix(line, listenPrefix)
 			break
 		}
 		select {
 		case <-s.done:
-			t.Fatalf("wsx serve exited (%v) before printing its URL\nstderr:\n%s", s.err, s.stderr.String())
+			t.Fatalf("%s exited (%v) before printing its URL\nstderr:\n%s", name, s.err, s.stderr.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("wsx serve printed no URL within 10s; stdout %q", out)
+			t.Fatalf("%s printed no URL within 10s; stdout %q", name, out)
 		}
 	}
 	// With a certificate, the server speaks TLS.
@@ -103,7 +128,7 @@ func startServeEnv(t *testing.T, bin string, env []string, args ...string) *wsxS
 	}
 	u, err := url.Parse(s.url)
 	if err != nil || u.Scheme != scheme || u.Hostname() != "127.0.0.1" || u.Port() == "" || u.Port() == "0" || u.Path != "/" {
-		t.Fatalf("wsx serve printed URL %q, want %s://127.0.0.1:PORT/ (%v)", s.url, scheme, err)
+		t.Fatalf("%s printed URL %q, want %s://127.0.0.1:PORT/ (%v)", name, s.url, scheme, err)
 	}
 	return s
 }
@@ -122,14 +147,14 @@ func (s *wsxServer) stop(t *testing.T) {
 	}
 	// Shutdown waits up to 10s for handlers and 5s for close handshakes.
 	if !s.waitOrKill(20 * time.Second) {
-		t.Errorf("wsx serve still running 20s after SIGINT; killed\nstderr:\n%s", s.stderr.String())
+		t.Errorf("%s still running 20s after SIGINT; killed\nstderr:\n%s", s.name, s.stderr.String())
 		return
 	}
 	if s.err != nil {
-		t.Errorf("wsx serve exited with %v after SIGINT\nstderr:\n%s", s.err, s.stderr.String())
+		t.Errorf("%s exited with %v after SIGINT\nstderr:\n%s", s.name, s.err, s.stderr.String())
 	}
 	if strings.Contains(s.stderr.String(), "DATA RACE") {
-		t.Errorf("race detected in wsx serve:\n%s", s.stderr.String())
+		t.Errorf("race detected in %s:\n%s", s.name, s.stderr.String())
 	}
 }
 
@@ -158,6 +183,11 @@ func TestServe(t *testing.T) {
 	// connect to the other servers too.
 	plain := startServe(t, bin, "--compression", "off", "--origin", sameMachine)
 	small := startServe(t, bin, "--max-message-size", "1024", "--origin", sameMachine)
+	// The same cases run against wsx.EventServer.
+	evBin := buildEventEcho(t)
+	ev := startEventEcho(t, evBin, "--origin", sameMachine)
+	evPlain := startEventEcho(t, evBin, "--compression=false", "--origin", sameMachine)
+	evSmall := startEventEcho(t, evBin, "--max-message-size", "1024", "--origin", sameMachine)
 
 	clients := []struct {
 		name  string
@@ -207,8 +237,20 @@ func TestServe(t *testing.T) {
 					tp = startTap(t, hostOf(plain.url))
 				}
 				testServeClient(t, p, c.caps, srv.url, small.url, tp)
+				t.Run("event-server", func(t *testing.T) {
+					var tp *tap
+					if c.caps.fragments {
+						tp = startTap(t, hostOf(evPlain.url))
+					}
+					testServeClient(t, p, c.caps, ev.url, evSmall.url, tp)
+				})
 			})
 		}
+		t.Run("libwebsockets-event-server", func(t *testing.T) {
+			t.Parallel()
+			needLWS(t)
+			testServeLWS(t, ev.url, true)
+		})
 		t.Run("libwebsockets", func(t *testing.T) {
 			t.Parallel()
 			needLWS(t)
