@@ -73,8 +73,9 @@ type EventServer struct {
 	HandshakeTimeout time.Duration
 }
 
-// Serve accepts connections on ln, which must be a *net.TCPListener, and
-// serves them until ctx ends. It then stops accepting, closes ln, sends
+// Serve accepts connections on ln, which must be a *net.TCPListener (and
+// gets TCP_NODELAY, which its connections inherit), and serves them until
+// ctx ends. It then stops accepting, closes ln, sends
 // every open connection a close frame with status 1001 (going away),
 // closes them, calls OnClose for each, and returns nil. It returns an
 // error if ln cannot be served or accepting fails.

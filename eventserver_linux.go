@@ -36,6 +36,11 @@ func (s *EventServer) serve(ctx context.Context, ln net.Listener) error {
 	if lfd < 0 {
 		return errors.New("wsx: EventServer.Serve: the listener is closed")
 	}
+	// Accepted sockets inherit TCP_NODELAY from the listener, which
+	// saves a system call per connection.
+	if err := syscall.SetsockoptInt(lfd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); err != nil {
+		return fmt.Errorf("wsx: EventServer.Serve: %w", os.NewSyscallError("setsockopt", err))
+	}
 
 	// The pipe wakes every loop when ctx ends: it stays readable.
 	var wake [2]int
@@ -173,7 +178,6 @@ func (l *eventLoop) accept() error {
 			return fmt.Errorf("wsx: EventServer: %w", os.NewSyscallError("accept4", errno))
 		}
 		fd := int(r)
-		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
 		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			syscall.Close(fd)
@@ -308,32 +312,23 @@ func (l *eventLoop) upgrade(h *pendingHandshake) {
 		l.conns = append(l.conns, make([]*Conn, max(1024, len(l.conns)))...)
 	}
 	l.conns[h.fd] = c
+	fc.enter()
 	if l.s.OnOpen != nil {
 		l.s.OnOpen(c, req)
 	}
 	l.serve(c)
+	l.settle(c)
 }
 
 // readConn reads what the socket holds and serves the complete units.
 func (l *eventLoop) readConn(c *Conn) {
 	fc := c.nc.(*fdConn)
+	fc.enter()
 	b := &c.rd
 	if c.readErr != nil || c.isClosed() {
-		// Failed or closing: discard input until the peer closes.
-		var scratch [4096]byte
-		for {
-			n, err := syscall.Read(fc.fd, scratch[:])
-			if err == syscall.EINTR {
-				continue
-			}
-			if err == syscall.EAGAIN && !c.isClosed() {
-				return
-			}
-			if err != nil || n <= 0 || c.isClosed() {
-				l.finish(c)
-				return
-			}
-		}
+		l.discard(c)
+		l.settle(c)
+		return
 	}
 	if b.buf == nil {
 		b.buf = getReadBuf()
@@ -356,7 +351,6 @@ func (l *eventLoop) readConn(c *Conn) {
 	case n > 0:
 		b.w += n
 		l.serve(c)
-		return
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 	case err == nil:
 		c.readFailed(io.EOF)
@@ -364,6 +358,27 @@ func (l *eventLoop) readConn(c *Conn) {
 		c.readFailed(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)})
 	}
 	l.settle(c)
+}
+
+// discard reads and drops the input of a connection that failed or is
+// closing, until the peer closes its side.
+func (l *eventLoop) discard(c *Conn) {
+	fc := c.nc.(*fdConn)
+	var scratch [4096]byte
+	for {
+		n, err := syscall.Read(fc.fd, scratch[:])
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			return
+		case err != nil || n <= 0:
+			if c.readErr == nil {
+				c.readFailed(io.EOF)
+			}
+			c.closeNet()
+			return
+		}
+	}
 }
 
 // serve hands the buffered units to the read path, then sends the replies
@@ -391,19 +406,20 @@ func (l *eventLoop) serve(c *Conn) {
 		l.scratch = nil
 	}
 	c.flushForRead()
-	l.settle(c)
 }
 
-// settle returns an empty read buffer to the pool and finishes a closed
-// connection.
+// settle ends the loop's turn with a connection: it finishes a closed
+// one and returns an empty read buffer to the pool.
 func (l *eventLoop) settle(c *Conn) {
-	if c.readErr != nil && !c.isClosed() {
-		// Failed: the close frame is out; wait for the peer to close.
-		c.rd.free()
+	fc := c.nc.(*fdConn)
+	if fc.leave() || c.isClosed() {
+		l.finish(c)
 		return
 	}
-	if c.isClosed() {
-		l.finish(c)
+	if c.readErr != nil {
+		// Failed: the close frame is out; input is dropped until the
+		// peer closes.
+		c.rd.free()
 		return
 	}
 	if c.rd.buffered() == 0 {
@@ -467,6 +483,22 @@ type fdConn struct {
 	closing     bool
 	released    bool
 	nonBlocking bool // writes fail rather than wait
+	inLoop      bool // the event loop is serving the connection, and sees a Close when done
+}
+
+// enter and leave bracket the event loop's turn with the connection; leave
+// reports whether it was closed meanwhile.
+func (f *fdConn) enter() {
+	f.mu.Lock()
+	f.inLoop = true
+	f.mu.Unlock()
+}
+
+func (f *fdConn) leave() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inLoop = false
+	return f.closing
 }
 
 var errWouldBlock = errors.New("the socket is not ready")
@@ -549,7 +581,9 @@ func (f *fdConn) Write(p []byte) (int, error) {
 	return n + k, err
 }
 
-// Close shuts the socket down; the event loop closes the descriptor.
+// Close shuts the socket down, which wakes the event loop, and the loop
+// closes the descriptor; during the loop's turn with the connection, the
+// loop sees the Close when its turn ends.
 func (f *fdConn) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -557,7 +591,9 @@ func (f *fdConn) Close() error {
 		return f.opError("close", net.ErrClosed)
 	}
 	f.closing = true
-	syscall.Shutdown(f.fd, syscall.SHUT_RDWR)
+	if !f.inLoop {
+		syscall.Shutdown(f.fd, syscall.SHUT_RDWR)
+	}
 	return nil
 }
 
