@@ -43,4 +43,9 @@
 //		}
 //		go serve(c) // r.Context() ends when the handler returns
 //	}
+//
+// For hundreds of thousands of mostly idle connections, EventServer serves
+// them from a few epoll event loops (Linux) instead of a goroutine each:
+// an idle connection then costs its Conn and little else, and messages
+// arrive through a callback while the rest of the Conn API is unchanged.
 package wsx
