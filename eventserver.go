@@ -32,7 +32,9 @@ import (
 //
 // Close sends the close frame and returns without waiting for the
 // peer's: the event loop finishes the closing handshake (or closes the
-// connection after 5 seconds) and then calls OnClose.
+// connection after 5 seconds) and then calls OnClose. Ping waits for a
+// pong that the loop reads, so call it from a goroutine of its own, not
+// from a callback.
 //
 // EventServer needs Linux (epoll); elsewhere Serve returns an error
 // wrapping errors.ErrUnsupported.
