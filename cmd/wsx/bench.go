@@ -52,8 +52,13 @@ Modes:
            it may send at that moment in one write, as a pipelining client
            would; otherwise it sends them one by one with wsx's Write.
   connect  -c workers open a connection (TCP and handshake) and close it with
-           1000, over and over, for -d after --warmup. Reports handshakes/s
-           and the latency of opening.
+           1000, over and over, for -d after --warmup. Every 101 response is
+           checked as wsx.Dial checks it, and the server has to answer the
+           close frame with its own, with status 1000. Reports handshakes/s
+           and the latency of opening. Over ws:// without compression the
+           handshakes come from a minimal client of wsx bench's own rather
+           than wsx.Dial: it spends much less CPU per handshake, so that the
+           server rather than the load generator sets the rate.
   idle     opens -c connections, --dial-concurrency at a time, prints
            "idle: N connections open" once done, and holds them for --hold
            or until interrupted.

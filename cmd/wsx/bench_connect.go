@@ -25,67 +25,58 @@ type connectResult struct {
 	FirstError     string         `json:"first_error,omitempty"`
 }
 
+// connectRun is what connect mode's workers share.
+type connectRun struct {
+	cfg     *benchConfig
+	col     *collector
+	errs    benchErrors
+	done    atomic.Int64
+	start   time.Time
+	warmEnd time.Duration
+	end     atomic.Int64 // the end of the measured window, from start
+	stop    chan struct{}
+}
+
+// opened counts a handshake of worker w that began at t0 and completed at
+// t1 (from start); its latency counts if it completed in the measured
+// window.
+func (r *connectRun) opened(w int, t0, t1 time.Duration) {
+	if t1 >= r.warmEnd && int64(t1) < r.end.Load() {
+		r.col.recs[w].record(int64(t1-t0) / 1000)
+	}
+	r.done.Add(1)
+}
+
 // runConnectBench runs connect mode: workers open and close connections
 // as fast as they can. It reports whether the run failed.
 func runConnectBench(ctx context.Context, cfg *benchConfig, out *benchOutput) bool {
-	col := newCollector(cfg.conns)
-	opts := cfg.dialOptions()
-	var errs benchErrors
-	var done atomic.Int64
-	start := time.Now()
-	warmEnd := int64(cfg.warmup)
-	var end atomic.Int64
-	end.Store(int64(cfg.warmup + cfg.duration))
-	stop := make(chan struct{})
+	r := &connectRun{
+		cfg:     cfg,
+		col:     newCollector(cfg.conns),
+		warmEnd: cfg.warmup,
+		stop:    make(chan struct{}),
+	}
+	r.end.Store(int64(cfg.warmup + cfg.duration))
+	// ws:// without compression goes through the raw client, anything
+	// else through wsx.Dial.
+	plan := planRawConnect(ctx, cfg)
 	var wg sync.WaitGroup
-	for w := range cfg.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec := col.recs[w]
-			for i := w; ; i += cfg.conns {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				dctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
-				t0 := time.Since(start)
-				c, _, err := wsx.Dial(dctx, cfg.url, opts[i%len(opts)])
-				t1 := time.Since(start)
-				cancel()
-				if err != nil {
-					errs.add("worker %d: %v", w, err)
-					// Do not spin on a server that is down.
-					select {
-					case <-stop:
-						return
-					case <-time.After(10 * time.Millisecond):
-					}
-					continue
-				}
-				if int64(t1) >= warmEnd && int64(t1) < end.Load() {
-					rec.record(int64(t1-t0) / 1000)
-				}
-				done.Add(1)
-				if err := c.Close(wsx.StatusNormalClosure, ""); err != nil {
-					errs.add("worker %d: close: %v", w, err)
-				}
-			}
-		}()
+	r.start = time.Now()
+	if plan == nil || startRawConnect(r, plan, &wg) != nil {
+		startDialWorkers(r, &wg)
 	}
 
-	errCount := func() string { return fmt.Sprintf("  %d errors", errs.total()) }
-	if out.watch(ctx, cfg, col, start, "handshakes/s", done.Load, errCount, nil) {
-		end.Store(min(end.Load(), int64(time.Since(start))))
+	errCount := func() string { return fmt.Sprintf("  %d errors", r.errs.total()) }
+	if out.watch(ctx, cfg, r.col, r.start, "handshakes/s", r.done.Load, errCount, nil) {
+		r.end.Store(min(r.end.Load(), int64(time.Since(r.start))))
 	}
 	out.mark("measuring over")
-	close(stop)
+	close(r.stop)
 	wg.Wait()
-	col.collect()
+	r.col.collect()
 	out.endProgress()
 
-	measured := time.Duration(end.Load() - warmEnd)
+	measured := time.Duration(r.end.Load()) - r.warmEnd
 	res := connectResult{
 		Mode:        "connect",
 		URL:         cfg.url,
@@ -93,15 +84,15 @@ func runConnectBench(ctx context.Context, cfg *benchConfig, out *benchOutput) bo
 		Compression: compressionName(cfg.compression),
 		WarmupS:     cfg.warmup.Seconds(),
 		DurationS:   max(measured, 0).Seconds(),
-		Latency:     summarize(col.total),
-		Errors:      errs.total(),
-		FirstError:  errs.firstError(),
+		Latency:     summarize(r.col.total),
+		Errors:      r.errs.total(),
+		FirstError:  r.errs.firstError(),
 	}
 	res.Handshakes = res.Latency.Count
 	if measured > 0 {
 		res.HandshakesPerS = float64(res.Handshakes) / measured.Seconds()
 	}
-	errs.print(out.stderr)
+	r.errs.print(out.stderr)
 	if out.json {
 		out.writeJSON(res)
 		return res.Errors > 0
@@ -113,6 +104,47 @@ func runConnectBench(ctx context.Context, cfg *benchConfig, out *benchOutput) bo
 	fmt.Fprintf(w, "  latency    %v (TCP connect and handshake)\n", res.Latency)
 	fmt.Fprintf(w, "  errors     %d\n", res.Errors)
 	return res.Errors > 0
+}
+
+// startDialWorkers starts r's workers, counted in wg, each opening
+// connections with wsx.Dial and closing them with Conn.Close.
+func startDialWorkers(r *connectRun, wg *sync.WaitGroup) {
+	cfg := r.cfg
+	opts := cfg.dialOptions()
+	for w := range cfg.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ; i += cfg.conns {
+				select {
+				case <-r.stop:
+					return
+				default:
+				}
+				dctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+				t0 := time.Since(r.start)
+				c, _, err := wsx.Dial(dctx, cfg.url, opts[i%len(opts)])
+				t1 := time.Since(r.start)
+				cancel()
+				if err != nil {
+					r.errs.add("worker %d: %v", w, err)
+					// Do not spin on a server that is down.
+					select {
+					case <-r.stop:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+					continue
+				}
+				r.opened(w, t0, t1)
+				if err := c.Close(wsx.StatusNormalClosure, ""); err != nil {
+					r.errs.add("worker %d: close: %v", w, err)
+				} else if ce, _ := c.CloseReceived(); ce.Code != wsx.StatusNormalClosure {
+					r.errs.add("worker %d: close: the server's close frame has status %v, want 1000", w, ce.Code)
+				}
+			}
+		}()
+	}
 }
 
 // idleResult is the JSON output of idle mode.
