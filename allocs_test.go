@@ -237,7 +237,7 @@ func allocClient(t *testing.T, payload []byte) (*wsx.Conn, *allocPeer) {
 	return c, newAllocPeer(a.nc, a.br, false, payload)
 }
 
-var allocSizes = []int{16, 1 << 10, 64 << 10}
+var allocSizes = []int{16, 1 << 10, 64 << 10, 256 << 10}
 
 type allocRole struct {
 	name  string

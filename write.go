@@ -231,11 +231,26 @@ func (c *Conn) writeWholeLocked(frame []byte) error {
 	return err
 }
 
+// leadWriteMin is the payload size from which a server writes a frame that
+// does not fit the write buffer with two writes rather than one vectored
+// write: the header and the start of the payload, filling the write
+// buffer, then the rest of the payload in place.
+//
+// The first write matters where TCP paces its output, as BBR does. Handed
+// a whole large frame at once, BBR tends to keep a low bandwidth estimate
+// and paces the frames that follow with a timer, which expires several
+// times per frame on the writing CPU. With a few KiB sent ahead, the
+// estimate stays high and the timer runs less: on loopback, echoing 1 MiB
+// messages, two to four times fewer timer expirations and 10-15% less
+// server CPU. The extra write and segment cost a few microseconds, more
+// than they save below this size.
+const leadWriteMin = 128 << 10
+
 // writeFrameLocked writes the frame header and payload, after any
 // coalesced frames: with one write system call when everything fits the
-// write buffer and, on a server, with one vectored write otherwise. A
-// client masks the payload into the buffer as it copies it and never
-// modifies p.
+// write buffer and, on a server, with one vectored write otherwise, or
+// two writes from leadWriteMin bytes of payload. A client masks the
+// payload into the buffer as it copies it and never modifies p.
 func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
 	if !op.isControl() {
 		c.sentData()
@@ -266,6 +281,14 @@ func (c *Conn) writeFrameLocked(fin bool, op opcode, rsv byte, p []byte) error {
 	putHeader(buf[pend:], &h)
 	c.pending = 0
 	c.stopFlushTimer()
+	if !c.client && len(p) >= leadWriteMin {
+		k := copy(buf[pend+hl:], p)
+		if _, err := c.nc.Write(buf[:pend+hl+k]); err != nil {
+			return err
+		}
+		_, err := c.nc.Write(p[k:])
+		return err
+	}
 	if !c.client {
 		if c.iov == nil {
 			c.iov = new(vectorWrite)
