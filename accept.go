@@ -1,13 +1,10 @@
 package wsx
 
 import (
+	"bufio"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"path"
-	"strings"
 	"time"
 )
 
@@ -93,24 +90,13 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if opts != nil {
 		o = *opts
 	}
-	key, err := verifyRequest(w, r)
-	if err != nil {
-		return nil, err
-	}
-	if !o.InsecureSkipOriginCheck {
-		if err := checkOrigin(r, o.OriginPatterns); err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
-			return nil, err
-		}
-	}
-	subprotocol := selectSubprotocol(r, o.Subprotocols)
-	var extResp string
-	var dcfg deflateConfig
-	var deflate bool
-	if o.CompressionMode != CompressionDisabled {
-		// Malformed entries are declined like unacceptable ones.
-		exts, _ := parseExtensions(r.Header)
-		extResp, dcfg, deflate = negotiateDeflate(exts, o.CompressionMode)
+	var head requestHead
+	head.setRequest(r)
+	hs, ref := checkHandshake(&head, &o)
+	if ref != nil {
+		ref.setHeader(w.Header())
+		http.Error(w, ref.body, ref.status)
+		return nil, ref.err
 	}
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
@@ -125,12 +111,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	h := w.Header()
 	h.Set("Upgrade", "websocket")
 	h.Set("Connection", "Upgrade")
-	h.Set("Sec-WebSocket-Accept", acceptValue(key))
-	if subprotocol != "" {
-		h.Set("Sec-WebSocket-Protocol", subprotocol)
+	h.Set("Sec-WebSocket-Accept", string(appendAcceptValue(nil, hs.key)))
+	if hs.subprotocol != "" {
+		h.Set("Sec-WebSocket-Protocol", hs.subprotocol)
 	}
-	if deflate {
-		h.Set("Sec-WebSocket-Extensions", extResp)
+	if hs.compress {
+		h.Set("Sec-WebSocket-Extensions", string(hs.extensions.appendTo(nil)))
 	}
 	buf := make([]byte, 0, 256)
 	buf = append(buf, "HTTP/1.1 101 Switching Protocols\r\n"...)
@@ -143,17 +129,30 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, fmt.Errorf("wsx: accept: write response: %w", err)
 	}
 	nc.SetWriteDeadline(time.Time{})
+	return newConn(nc, false, buffered(brw.Reader), hs.subprotocol, o.connConfig(&hs)), nil
+}
+
+// connConfig is the configuration of a connection the server accepted
+// with hs.
+func (o *AcceptOptions) connConfig(hs *serverHandshake) connConfig {
 	var dp *deflateConfig
-	if deflate {
-		dp = &dcfg
+	if hs.compress {
+		dp = &hs.deflate
 	}
-	return newConn(nc, false, brw.Reader, subprotocol, connConfig{
+	return connConfig{
 		readLimit:            o.ReadLimit,
 		deflate:              dp,
 		compressionLevel:     o.CompressionLevel,
 		compressionThreshold: o.CompressionThreshold,
 		keepalive:            keepaliveConfig{o.PingInterval, o.PongTimeout, o.IdleTimeout},
-	}), nil
+	}
+}
+
+// buffered returns what br has read ahead, which must go to the
+// connection (readBufSize at most: net/http reads with 4 KiB buffers).
+func buffered(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return b
 }
 
 // appendWriter appends writes to a byte slice.
@@ -164,92 +163,190 @@ func (w appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// verifyRequest checks the client's opening handshake (RFC 6455 §4.2.1)
-// and returns its key, or writes the HTTP error.
-func verifyRequest(w http.ResponseWriter, r *http.Request) (string, error) {
-	refuse := func(code int, msg string) (string, error) {
-		http.Error(w, "WebSocket handshake refused: "+msg, code)
-		return "", fmt.Errorf("wsx: accept: %s: %w", msg, ErrHandshake)
-	}
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		return refuse(http.StatusMethodNotAllowed, "method must be GET, not "+r.Method)
-	}
-	if !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1 {
-		return refuse(http.StatusBadRequest, "HTTP/1.1 required, not "+r.Proto)
-	}
-	if !hasToken(r.Header, "Connection", "upgrade") || !hasToken(r.Header, "Upgrade", "websocket") {
-		w.Header().Set("Connection", "Upgrade")
-		w.Header().Set("Upgrade", "websocket")
-		return refuse(http.StatusUpgradeRequired, `request must ask for "Connection: Upgrade" and "Upgrade: websocket"`)
-	}
-	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.Trim(v[0], " \t") != "13" {
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		return refuse(http.StatusUpgradeRequired, "unsupported Sec-WebSocket-Version (only 13 is supported)")
-	}
-	keys := r.Header.Values("Sec-WebSocket-Key")
-	if len(keys) != 1 {
-		return refuse(http.StatusBadRequest, "exactly one Sec-WebSocket-Key is required")
-	}
-	key := strings.Trim(keys[0], " \t")
-	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 16 {
-		return refuse(http.StatusBadRequest, "Sec-WebSocket-Key must be 16 bytes in base64")
-	}
-	return key, nil
+// acceptHeaders are the headers the server's checks read, in canonical
+// form.
+var acceptHeaders = [...]string{
+	"Connection", "Upgrade", "Sec-Websocket-Version", "Sec-Websocket-Key",
+	"Origin", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions",
 }
 
-// errOrigin is wrapped by the error Accept returns for a refused origin.
-var errOrigin = errors.New("origin not allowed")
-
-// checkOrigin applies the origin policy (RFC 6455 §10.2).
-func checkOrigin(r *http.Request, patterns []string) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return nil
-	}
-	refused := fmt.Errorf("wsx: accept: %w: %q (host %q): %w", errOrigin, origin, r.Host, ErrHandshake)
-	if slicesContainsFold(patterns, origin) {
-		return nil
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return refused
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return nil
-	}
-	for _, p := range patterns {
-		target := u.Host
-		if strings.Contains(p, "://") {
-			target = u.Scheme + "://" + u.Host
-		}
-		if ok, err := path.Match(strings.ToLower(p), strings.ToLower(target)); err == nil && ok {
-			return nil
+// setRequest makes h hold what the server's checks read of r, copied.
+func (h *requestHead) setRequest(r *http.Request) {
+	size := len(r.Method) + len(r.Proto) + len(r.Host)
+	count := 0
+	for _, name := range acceptHeaders {
+		for _, v := range r.Header[name] {
+			size += len(name) + len(v)
+			count++
 		}
 	}
-	return refused
+	arena := make([]byte, 0, size)
+	put := func(s string) []byte {
+		arena = append(arena, s...)
+		return arena[len(arena)-len(s) : len(arena) : len(arena)]
+	}
+	h.method, h.proto, h.host = put(r.Method), put(r.Proto), put(r.Host)
+	h.major, h.minor = r.ProtoMajor, r.ProtoMinor
+	h.nfield, h.more = 0, nil
+	if count > len(h.field) {
+		h.more = make([]headerField, 0, count)
+	}
+	for _, name := range acceptHeaders {
+		for _, v := range r.Header[name] {
+			f := headerField{put(name), put(v)}
+			if h.more != nil {
+				h.more = append(h.more, f)
+			} else {
+				h.field[h.nfield] = f
+				h.nfield++
+			}
+		}
+	}
 }
 
-func slicesContainsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
+// serverHandshake is what the server agreed to in a handshake it
+// accepted. The key points into the request head it was read from.
+type serverHandshake struct {
+	status      int    // 101 Switching Protocols
+	subprotocol string // one of AcceptOptions.Subprotocols, or ""
+	key         []byte // the client's Sec-WebSocket-Key
+	compress    bool   // permessage-deflate was negotiated: extensions and deflate hold
+	extensions  deflateResponse
+	deflate     deflateConfig
+}
+
+// refusal is a handshake the server turns down: the response's status,
+// the header it must carry, its body (without the newline http.Error
+// adds), and the error to return.
+type refusal struct {
+	status int
+	header refusalHeader
+	body   string
+	err    error
+}
+
+// refusalHeader is the header a refusal carries besides the usual ones.
+type refusalHeader uint8
+
+const (
+	refusalPlain   refusalHeader = iota
+	refusalAllow                 // "Allow: GET"
+	refusalUpgrade               // "Connection: Upgrade" and "Upgrade: websocket"
+	refusalVersion               // "Sec-WebSocket-Version: 13"
+)
+
+// setHeader sets the header of the refusal on h.
+func (r *refusal) setHeader(h http.Header) {
+	switch r.header {
+	case refusalAllow:
+		h.Set("Allow", http.MethodGet)
+	case refusalUpgrade:
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", "websocket")
+	case refusalVersion:
+		h.Set("Sec-WebSocket-Version", "13")
+	}
+}
+
+// refuse returns a refusal of the handshake for the reason msg.
+func refuse(status int, header refusalHeader, msg string) *refusal {
+	return &refusal{
+		status: status,
+		header: header,
+		body:   "WebSocket handshake refused: " + msg,
+		err:    fmt.Errorf("wsx: accept: %s: %w", msg, ErrHandshake),
+	}
+}
+
+// checkHandshake decides on a client's opening handshake
+// (RFC 6455 §4.2.1) as Accept and Upgrade answer it: what the server
+// agrees to, or why it refuses. It allocates nothing for a request it
+// accepts.
+func checkHandshake(h *requestHead, o *AcceptOptions) (serverHandshake, *refusal) {
+	a := serverHandshake{status: http.StatusSwitchingProtocols}
+	if string(h.method) != http.MethodGet {
+		return a, refuse(http.StatusMethodNotAllowed, refusalAllow, "method must be GET, not "+string(h.method))
+	}
+	if h.major != 1 || h.minor < 1 {
+		return a, refuse(http.StatusBadRequest, refusalPlain, "HTTP/1.1 required, not "+string(h.proto))
+	}
+	if !h.hasToken("Connection", "upgrade") || !h.hasToken("Upgrade", "websocket") {
+		return a, refuse(http.StatusUpgradeRequired, refusalUpgrade, `request must ask for "Connection: Upgrade" and "Upgrade: websocket"`)
+	}
+	if v, n := h.get("Sec-WebSocket-Version"); n != 1 || string(trimSpaceTab(v)) != "13" {
+		return a, refuse(http.StatusUpgradeRequired, refusalVersion, "unsupported Sec-WebSocket-Version (only 13 is supported)")
+	}
+	key, n := h.get("Sec-WebSocket-Key")
+	if n != 1 {
+		return a, refuse(http.StatusBadRequest, refusalPlain, "exactly one Sec-WebSocket-Key is required")
+	}
+	a.key = trimSpaceTab(key)
+	if !validKey(a.key) {
+		return a, refuse(http.StatusBadRequest, refusalPlain, "Sec-WebSocket-Key must be 16 bytes in base64")
+	}
+	if !o.InsecureSkipOriginCheck {
+		if err := checkOrigin(h, o.OriginPatterns); err != nil {
+			return a, &refusal{status: http.StatusForbidden, body: err.Error(), err: err}
 		}
 	}
-	return false
+	a.subprotocol = selectSubprotocol(h, o.Subprotocols)
+	if o.CompressionMode != CompressionDisabled {
+		a.extensions, a.deflate, a.compress = negotiateDeflateHead(h, o.CompressionMode)
+	}
+	return a, nil
+}
+
+// validKey reports whether a Sec-WebSocket-Key is 16 bytes in base64.
+func validKey(key []byte) bool {
+	var buf [64]byte
+	if base64.StdEncoding.DecodedLen(len(key)) > len(buf) {
+		// Only a key with line breaks, which base64 skips, can be
+		// this long and valid.
+		b, err := base64.StdEncoding.DecodeString(string(key))
+		return err == nil && len(b) == 16
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], key)
+	return err == nil && n == 16
+}
+
+// negotiateDeflateHead answers the first acceptable permessage-deflate
+// offer of the request (see negotiateDeflate).
+func negotiateDeflateHead(h *requestHead, mode CompressionMode) (deflateResponse, deflateConfig, bool) {
+	var params [8]extParamOf[[]byte]
+	for _, f := range h.fields() {
+		if !equalFoldASCII(f.name, "Sec-WebSocket-Extensions") {
+			continue
+		}
+		p := extParser[[]byte]{s: f.value}
+		for {
+			// Malformed entries are declined like unacceptable ones.
+			e, good, more := p.next(params[:0])
+			if !more {
+				break
+			}
+			if !good {
+				continue
+			}
+			if r, cfg, ok := acceptDeflateOffer(e, mode); ok {
+				return r, cfg, true
+			}
+		}
+	}
+	return deflateResponse{}, deflateConfig{}, false
 }
 
 // selectSubprotocol returns the first of the server's subprotocols that
 // the client offered.
-func selectSubprotocol(r *http.Request, server []string) string {
-	if len(server) == 0 {
-		return ""
-	}
-	offered := headerTokens(r.Header, "Sec-WebSocket-Protocol")
+func selectSubprotocol(h *requestHead, server []string) string {
 	for _, s := range server {
-		for _, o := range offered {
-			if s == o {
-				return s
+		for _, f := range h.fields() {
+			if !equalFoldASCII(f.name, "Sec-WebSocket-Protocol") {
+				continue
+			}
+			for tok, rest, ok := cutToken(f.value); ok; tok, rest, ok = cutToken(rest) {
+				if string(tok) == s {
+					return s
+				}
 			}
 		}
 	}

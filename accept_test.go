@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -506,5 +507,25 @@ func TestIsUpgrade(t *testing.T) {
 				t.Fatalf("IsUpgrade = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAcceptManyHeaderValues offers 70 subprotocols in as many header
+// lines, more than a request parsed by Upgrade may have: Accept still sees
+// them all.
+func TestAcceptManyHeaderValues(t *testing.T) {
+	var mods []string
+	for i := range 70 {
+		mods = append(mods, fmt.Sprintf("+Sec-WebSocket-Protocol: p%d", i))
+	}
+	addr, results := acceptServer(t, &wsx.AcceptOptions{Subprotocols: []string{"p69"}}, nil)
+	resp, _, _ := rawRequest(t, addr, "GET / HTTP/1.1", handshakeLines(mods...))
+	res := <-results
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	defer res.c.CloseNow()
+	if resp.StatusCode != http.StatusSwitchingProtocols || res.c.Subprotocol() != "p69" {
+		t.Fatalf("status %d, subprotocol %q; want 101 and p69", resp.StatusCode, res.c.Subprotocol())
 	}
 }

@@ -1,7 +1,6 @@
 package wsx
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"sync"
@@ -60,13 +59,13 @@ func (b *bufReader) init(nc net.Conn, c *Conn) {
 	b.raw = newRawReader(nc, b)
 }
 
-// preload takes the bytes a handshake reader read past the handshake.
-func (b *bufReader) preload(br *bufio.Reader) {
+// preload copies in the bytes read past the handshake, readBufSize at
+// most.
+func (b *bufReader) preload(p []byte) {
 	if b.buf == nil {
 		b.buf = getReadBuf()
 	}
-	n, _ := br.Read(b.buf[b.w:])
-	b.w += n
+	b.w += copy(b.buf[b.w:], p)
 }
 
 func (b *bufReader) buffered() int { return b.w - b.r }

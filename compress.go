@@ -3,7 +3,6 @@ package wsx
 import (
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // CompressionMode selects whether and how a connection uses the
@@ -64,23 +63,42 @@ type deflateOffer struct {
 	clientMaxBits    int
 }
 
+// deflateParams are the parameters of permessage-deflate.
+var deflateParams = [...]string{"server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits"}
+
+// paramProblem is what makes a permessage-deflate entry invalid.
+type paramProblem uint8
+
+const (
+	paramsOK paramProblem = iota
+	paramUnknown
+	paramRepeated
+	paramTakesNoValue
+	paramInvalidValue
+	paramNeedsValue
+)
+
 // parseDeflateParams checks the parameters of a permessage-deflate entry
 // (RFC 7692 §7.1). In an offer client_max_window_bits may come without a
 // value; in a response every window parameter needs one. Unknown or
-// repeated parameters and out-of-range values make the entry invalid.
-func parseDeflateParams(e extension, response bool) (deflateOffer, error) {
-	var o deflateOffer
-	seen := map[string]bool{}
-	for _, p := range e.params {
-		name := strings.ToLower(p.name)
-		if seen[name] {
-			return o, fmt.Errorf("parameter %s repeated", name)
+// repeated parameters and out-of-range values make the entry invalid: the
+// problem is then told, with the index of the parameter in e.params that
+// has it, which deflateParamsError turns into an error.
+func parseDeflateParams[S text](e extensionOf[S], response bool) (o deflateOffer, bad int, problem paramProblem) {
+	var seen uint8 // bits of deflateParams
+	for i, p := range e.params {
+		k := paramIndex(p.name)
+		if k < 0 {
+			return o, i, paramUnknown
 		}
-		seen[name] = true
-		switch name {
+		if seen&(1<<k) != 0 {
+			return o, i, paramRepeated
+		}
+		seen |= 1 << k
+		switch name := deflateParams[k]; name {
 		case "server_no_context_takeover", "client_no_context_takeover":
 			if p.hasValue {
-				return o, fmt.Errorf("parameter %s takes no value", name)
+				return o, i, paramTakesNoValue
 			}
 			if name == "server_no_context_takeover" {
 				o.serverNoTakeover = true
@@ -92,31 +110,80 @@ func parseDeflateParams(e extension, response bool) (deflateOffer, error) {
 			if p.hasValue {
 				b, ok := windowBits(p.value)
 				if !ok {
-					return o, fmt.Errorf("parameter %s has invalid value %q", name, p.value)
+					return o, i, paramInvalidValue
 				}
 				bits = b
 			} else if response || name == "server_max_window_bits" {
-				return o, fmt.Errorf("parameter %s needs a value", name)
+				return o, i, paramNeedsValue
 			}
 			if name == "server_max_window_bits" {
 				o.serverMaxBits = bits
 			} else {
 				o.clientMaxBits = bits
 			}
-		default:
-			return o, fmt.Errorf("unknown parameter %s", p.name)
 		}
 	}
-	return o, nil
+	return o, 0, paramsOK
 }
 
-// windowBits parses a window size: a decimal 8–15 without leading zeros.
-func windowBits(s string) (int, bool) {
+// paramIndex returns the index in deflateParams of a parameter name,
+// compared without regard to case, or -1.
+func paramIndex[S text](name S) int {
+	for k, n := range deflateParams {
+		if equalFold(name, n) {
+			return k
+		}
+	}
+	return -1
+}
+
+// deflateParamsError describes what parseDeflateParams found wrong with
+// e.params[bad].
+func deflateParamsError(e extension, bad int, problem paramProblem) error {
+	p := e.params[bad]
+	var name string
+	if k := paramIndex(p.name); k >= 0 {
+		name = deflateParams[k]
+	}
+	switch problem {
+	case paramUnknown:
+		return fmt.Errorf("unknown parameter %s", p.name)
+	case paramRepeated:
+		return fmt.Errorf("parameter %s repeated", name)
+	case paramTakesNoValue:
+		return fmt.Errorf("parameter %s takes no value", name)
+	case paramInvalidValue:
+		return fmt.Errorf("parameter %s has invalid value %q", name, p.value)
+	default:
+		return fmt.Errorf("parameter %s needs a value", name)
+	}
+}
+
+// windowBits parses a window size: a decimal 8–15 without leading zeros,
+// read as strconv.Atoi reads it (so with an optional sign).
+func windowBits[S text](s S) (int, bool) {
 	if len(s) == 0 || len(s) > 2 || s[0] == '0' {
 		return 0, false
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 8 || n > 15 {
+	digits := s
+	if s[0] == '+' || s[0] == '-' {
+		digits = s[1:]
+	}
+	if len(digits) == 0 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if s[0] == '-' {
+		n = -n
+	}
+	if n < 8 || n > 15 {
 		return 0, false
 	}
 	return n, true
@@ -131,6 +198,30 @@ type deflateConfig struct {
 	readBits      int
 }
 
+// deflateResponse is a server's permessage-deflate response: the
+// parameters it sends back.
+type deflateResponse struct {
+	serverNoTakeover bool
+	clientNoTakeover bool
+	serverMaxBits    int // 0 when absent
+}
+
+// appendTo appends the Sec-WebSocket-Extensions value of r.
+func (r deflateResponse) appendTo(b []byte) []byte {
+	b = append(b, deflateName...)
+	if r.serverNoTakeover {
+		b = append(b, "; server_no_context_takeover"...)
+	}
+	if r.clientNoTakeover {
+		b = append(b, "; client_no_context_takeover"...)
+	}
+	if r.serverMaxBits > 0 {
+		b = append(b, "; server_max_window_bits="...)
+		b = strconv.AppendInt(b, int64(r.serverMaxBits), 10)
+	}
+	return b
+}
+
 // negotiateDeflate picks the first acceptable permessage-deflate offer
 // (RFC 7692 §5 and §7.1) and returns the response header value and the
 // server's configuration. Offers that are invalid are skipped, as the RFC
@@ -140,36 +231,44 @@ func negotiateDeflate(exts []extension, mode CompressionMode) (string, deflateCo
 		return "", deflateConfig{}, false
 	}
 	for _, e := range exts {
-		if !strings.EqualFold(e.name, deflateName) {
-			continue
+		if r, cfg, ok := acceptDeflateOffer(e, mode); ok {
+			return string(r.appendTo(nil)), cfg, true
 		}
-		o, err := parseDeflateParams(e, false)
-		if err != nil {
-			continue
-		}
-		resp := []string{deflateName}
-		cfg := deflateConfig{writeTakeover: true, writeBits: 15, readTakeover: true, readBits: 15}
-		if o.serverNoTakeover || mode == CompressionNoContextTakeover {
-			cfg.writeTakeover = false
-			resp = append(resp, "server_no_context_takeover")
-		}
-		if o.clientNoTakeover || mode == CompressionNoContextTakeover {
-			// Asking the client not to take over context spares
-			// this side the decompression window.
-			cfg.readTakeover = false
-			resp = append(resp, "client_no_context_takeover")
-		}
-		if o.serverMaxBits > 0 {
-			cfg.writeBits = o.serverMaxBits
-			resp = append(resp, "server_max_window_bits="+strconv.Itoa(o.serverMaxBits))
-		}
-		if o.clientMaxBits > 0 {
-			// The client announced it never uses a larger window.
-			cfg.readBits = o.clientMaxBits
-		}
-		return strings.Join(resp, "; "), cfg, true
 	}
 	return "", deflateConfig{}, false
+}
+
+// acceptDeflateOffer answers one entry of a client's
+// Sec-WebSocket-Extensions; ok is false when the entry is not a valid
+// permessage-deflate offer. mode is not CompressionDisabled.
+func acceptDeflateOffer[S text](e extensionOf[S], mode CompressionMode) (r deflateResponse, cfg deflateConfig, ok bool) {
+	if !equalFold(e.name, deflateName) {
+		return r, cfg, false
+	}
+	o, _, problem := parseDeflateParams(e, false)
+	if problem != paramsOK {
+		return r, cfg, false
+	}
+	cfg = deflateConfig{writeTakeover: true, writeBits: 15, readTakeover: true, readBits: 15}
+	if o.serverNoTakeover || mode == CompressionNoContextTakeover {
+		cfg.writeTakeover = false
+		r.serverNoTakeover = true
+	}
+	if o.clientNoTakeover || mode == CompressionNoContextTakeover {
+		// Asking the client not to take over context spares
+		// this side the decompression window.
+		cfg.readTakeover = false
+		r.clientNoTakeover = true
+	}
+	if o.serverMaxBits > 0 {
+		cfg.writeBits = o.serverMaxBits
+		r.serverMaxBits = o.serverMaxBits
+	}
+	if o.clientMaxBits > 0 {
+		// The client announced it never uses a larger window.
+		cfg.readBits = o.clientMaxBits
+	}
+	return r, cfg, true
 }
 
 // deflateOfferHeader is the offer a client in mode sends. The client
@@ -199,12 +298,12 @@ func acceptDeflateResponse(exts []extension, mode CompressionMode) (cfg deflateC
 		return cfg, false, fmt.Errorf("server chose %d extensions, only %s was offered", len(exts), deflateName)
 	}
 	e := exts[0]
-	if !strings.EqualFold(e.name, deflateName) {
+	if !equalFold(e.name, deflateName) {
 		return cfg, false, fmt.Errorf("server chose extension %q that was not offered", e.name)
 	}
-	o, err := parseDeflateParams(e, true)
-	if err != nil {
-		return cfg, false, fmt.Errorf("server's %s response: %v", deflateName, err)
+	o, bad, problem := parseDeflateParams(e, true)
+	if problem != paramsOK {
+		return cfg, false, fmt.Errorf("server's %s response: %v", deflateName, deflateParamsError(e, bad, problem))
 	}
 	if mode == CompressionNoContextTakeover && !o.serverNoTakeover {
 		return cfg, false, fmt.Errorf("server's %s response lacks the offered server_no_context_takeover", deflateName)

@@ -1,7 +1,6 @@
 package wsx
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -108,9 +107,9 @@ type connConfig struct {
 	keepalive            keepaliveConfig
 }
 
-// newConn wraps an upgraded connection. br holds bytes already read past
-// the handshake, if any.
-func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg connConfig) *Conn {
+// newConn wraps an upgraded connection. preload holds bytes already read
+// past the handshake, if any (readBufSize at most).
+func newConn(nc net.Conn, client bool, preload []byte, subprotocol string, cfg connConfig) *Conn {
 	c := &Conn{
 		nc:          nc,
 		client:      client,
@@ -125,8 +124,8 @@ func newConn(nc net.Conn, client bool, br *bufio.Reader, subprotocol string, cfg
 	}
 	c.readLimit.Store(readLimit)
 	c.rd.init(nc, c)
-	if br != nil && br.Buffered() > 0 {
-		c.rd.preload(br)
+	if len(preload) > 0 {
+		c.rd.preload(preload)
 	}
 	c.mr.c = c
 	if cfg.deflate != nil {

@@ -212,7 +212,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if hr.deflate {
 		dp = &hr.deflateCfg
 	}
-	return newConn(conn, true, br, hr.subprotocol, connConfig{
+	return newConn(conn, true, buffered(br), hr.subprotocol, connConfig{
 		readLimit:            o.ReadLimit,
 		deflate:              dp,
 		compressionLevel:     o.CompressionLevel,

@@ -3,7 +3,6 @@
 package wsx
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -61,7 +60,7 @@ func (s *EventServer) serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	for range n {
-		l, err := newEventLoop(s, lfd, wake[0])
+		l, err := newEventLoop(ctx, s, lfd, wake[0])
 		if err != nil {
 			return err
 		}
@@ -95,6 +94,7 @@ func (s *EventServer) serve(ctx context.Context, ln net.Listener) error {
 // the connections. Its table and handshakes are touched by it alone.
 type eventLoop struct {
 	s       *EventServer
+	ctx     context.Context // Serve's, for the requests
 	epfd    int
 	lfd     int
 	wakefd  int
@@ -106,12 +106,12 @@ type eventLoop struct {
 	paused  atomic.Bool // accepting paused after running out of descriptors
 }
 
-func newEventLoop(s *EventServer, lfd, wakefd int) (*eventLoop, error) {
+func newEventLoop(ctx context.Context, s *EventServer, lfd, wakefd int) (*eventLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("wsx: EventServer.Serve: %w", os.NewSyscallError("epoll_create1", err))
 	}
-	l := &eventLoop{s: s, epfd: epfd, lfd: lfd, wakefd: wakefd, pending: make(map[int]*pendingHandshake), partial: make(map[*Conn][]byte)}
+	l := &eventLoop{s: s, ctx: ctx, epfd: epfd, lfd: lfd, wakefd: wakefd, pending: make(map[int]*pendingHandshake), partial: make(map[*Conn][]byte)}
 	for _, r := range []struct {
 		fd    int
 		flags uint32
@@ -203,8 +203,8 @@ func (l *eventLoop) pauseAccept() {
 // pendingHandshake is a connection whose request has not fully arrived.
 type pendingHandshake struct {
 	fd    int
-	buf   []byte
-	n     int
+	st    *upgradeState // from Upgrade's pool
+	n     int           // bytes read into st.buf
 	timer *time.Timer
 	ended atomic.Bool // the handshake finished, or its time ran out
 }
@@ -212,10 +212,17 @@ type pendingHandshake struct {
 // readHandshake reads what the client sent of its request and upgrades
 // the connection once the request is whole.
 func (l *eventLoop) readHandshake(h *pendingHandshake) {
-	if h.buf == nil {
-		h.buf = getReadBuf()
+	if h.st == nil {
+		h.st = upgradeStates.Get().(*upgradeState)
+		h.st.buf = h.st.small[:]
 	}
-	n, err := syscall.Read(h.fd, h.buf[h.n:])
+	st := h.st
+	if h.n == len(st.buf) && st.large == nil {
+		st.large = largeHeadBufs.Get().(*[maxHeadSize]byte)
+		copy(st.large[:], st.buf)
+		st.buf = st.large[:]
+	}
+	m, err := syscall.Read(h.fd, st.buf[h.n:min(h.n+handshakeReadSize, len(st.buf))])
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		if h.timer == nil {
@@ -228,82 +235,92 @@ func (l *eventLoop) readHandshake(h *pendingHandshake) {
 			})
 		}
 		return
-	case err != nil || n <= 0:
+	case err != nil || m <= 0:
 		l.dropHandshake(h)
 		return
 	}
-	h.n += n
-	end := bytes.Index(h.buf[:h.n], []byte("\r\n\r\n"))
-	if end < 0 {
-		if h.n == len(h.buf) {
-			l.refuse(h, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
+	h.n += m
+	// As Upgrade does: a head can end, and a line be judged, only when a
+	// read brings a '\n'.
+	if h.n == m || h.n == maxHeadSize || bytes.IndexByte(st.buf[h.n-m:h.n], '\n') >= 0 {
+		headLen, err := parseRequest(st.buf[:h.n], &st.head)
+		if err != nil {
+			l.refuse(h, appendRequestError(st.out[:0], err))
 			return
 		}
-		if h.timer == nil {
-			l.readHandshake(h) // arms the timer on EAGAIN
+		if headLen > 0 {
+			if !h.ended.CompareAndSwap(false, true) {
+				l.dropHandshake(h) // too late
+				return
+			}
+			if h.timer != nil {
+				h.timer.Stop()
+				delete(l.pending, h.fd)
+			}
+			l.upgrade(h, headLen)
+			return
 		}
-		return
 	}
-	if !h.ended.CompareAndSwap(false, true) {
-		l.dropHandshake(h) // too late
-		return
+	if h.timer == nil {
+		l.readHandshake(h) // arms the timer when nothing more has come
 	}
-	if h.timer != nil {
-		h.timer.Stop()
-		delete(l.pending, h.fd)
-	}
-	l.upgrade(h)
 }
 
+// dropHandshake closes a connection whose handshake did not complete.
 func (l *eventLoop) dropHandshake(h *pendingHandshake) {
 	h.ended.Store(true)
 	if h.timer != nil {
 		h.timer.Stop()
 	}
 	delete(l.pending, h.fd)
-	putReadBuf(h.buf)
-	h.buf = nil
+	l.releaseHandshake(h)
 	syscall.Close(h.fd)
 }
 
-func (l *eventLoop) refuse(h *pendingHandshake, status int, msg string) {
-	w := &rawResponse{nc: &fdConn{fd: h.fd, nonBlocking: true}, header: http.Header{}}
-	http.Error(w, msg, status)
-	w.finish()
+func (l *eventLoop) releaseHandshake(h *pendingHandshake) {
+	if h.st != nil {
+		h.st.release()
+		upgradeStates.Put(h.st)
+		h.st = nil
+	}
+}
+
+// refuse writes a refusal, if the socket takes it at once, and drops the
+// connection.
+func (l *eventLoop) refuse(h *pendingHandshake, resp []byte) {
+	fc := &fdConn{fd: h.fd, nonBlocking: true}
+	fc.Write(resp)
 	l.dropHandshake(h)
 }
 
-// upgrade performs the handshake of a whole request.
-func (l *eventLoop) upgrade(h *pendingHandshake) {
+// upgrade answers a whole request and, if it is accepted, serves the
+// connection.
+func (l *eventLoop) upgrade(h *pendingHandshake, headLen int) {
+	st := h.st
+	resp, hs, err := appendHandshakeResponse(st.out[:0], &st.head, &l.s.Options)
+	if err != nil {
+		l.refuse(h, resp)
+		return
+	}
 	// Until the 101 is out, a response that does not fit the socket is
 	// dropped rather than waited for.
 	fc := &fdConn{fd: h.fd, nonBlocking: true}
-	br := bufio.NewReaderSize(bytes.NewReader(h.buf[:h.n]), readBufSize)
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		l.refuse(h, http.StatusBadRequest, "malformed HTTP request")
-		return
-	}
-	req.RemoteAddr = fc.RemoteAddr().String()
-	w := &rawResponse{nc: fc, br: br, header: http.Header{}}
-	if l.s.Check != nil && IsUpgrade(req) {
-		if err := l.s.Check(req); err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
-			w.finish()
-			l.dropHandshake(h)
-			return
+	var req *http.Request
+	if l.s.Check != nil || l.s.OnOpen != nil {
+		req = st.request(l.ctx, headLen, fc.RemoteAddr())
+		if l.s.Check != nil {
+			if err := l.s.Check(req); err != nil {
+				l.refuse(h, appendRefusal(st.out[:0], http.StatusForbidden, refusalPlain, err.Error()))
+				return
+			}
 		}
 	}
-	c, err := Accept(w, req, &l.s.Options)
-	putReadBuf(h.buf)
-	h.buf = nil
-	if err != nil {
-		if !w.hijacked {
-			w.finish()
-		}
-		syscall.Close(h.fd)
+	if _, err := fc.Write(resp); err != nil {
+		l.dropHandshake(h)
 		return
 	}
+	c := newConn(fc, false, st.buf[headLen:h.n], hs.subprotocol, l.s.Options.connConfig(&hs))
+	l.releaseHandshake(h)
 	c.evented = true
 	fc.mu.Lock()
 	fc.nonBlocking = false

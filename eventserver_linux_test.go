@@ -293,12 +293,20 @@ func TestEventServerRefusals(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 426 "},
 		{"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n", "HTTP/1.1 426 "},
 		{"nonsense\r\n\r\n", "HTTP/1.1 400 "},
-		{"GET / HTTP/1.1\r\nX: " + string(bytes.Repeat([]byte("a"), 9000)) + "\r\n\r\n", "HTTP/1.1 431 "},
+		{"GET / HTTP/1.1\r\nHost: x\r\nX: " + string(bytes.Repeat([]byte("a"), 17000)) + "\r\n\r\n", "HTTP/1.1 431 "},
 	} {
 		if got := raw(tt.req); !bytes.HasPrefix([]byte(got), []byte(tt.want)) {
 			t.Errorf("request %.40q answered %.60q, want %q", tt.req, got, tt.want)
 		}
 	}
+
+	// A head longer than the first read buffer is read whole.
+	pad := http.Header{"X-Pad": {string(bytes.Repeat([]byte("p"), 10000))}}
+	c, _, err := wsx.Dial(ctx, url+"/", &wsx.DialOptions{HTTPHeader: pad})
+	if err != nil {
+		t.Fatalf("Dial with a 10 KB header: %v", err)
+	}
+	c.CloseNow()
 
 	// A client that sends half a request, or nothing, is dropped after
 	// HandshakeTimeout.

@@ -5,18 +5,24 @@ import (
 	"strings"
 )
 
-// extension is one entry of a Sec-WebSocket-Extensions header
+// extensionOf is one entry of a Sec-WebSocket-Extensions header
 // (RFC 6455 §9.1): a name and its parameters in order.
-type extension struct {
-	name   string
-	params []extParam
+type extensionOf[S text] struct {
+	name   S
+	params []extParamOf[S]
 }
 
-type extParam struct {
-	name     string
-	value    string
+type extParamOf[S text] struct {
+	name     S
+	value    S
 	hasValue bool
 }
+
+// extension and extParam are entries read from net/http headers.
+type (
+	extension = extensionOf[string]
+	extParam  = extParamOf[string]
+)
 
 // parseExtensions parses every Sec-WebSocket-Extensions header of h. An
 // entry that does not follow the grammar is returned with ok false so a
@@ -24,59 +30,66 @@ type extParam struct {
 func parseExtensions(h http.Header) (exts []extension, ok bool) {
 	ok = true
 	for _, v := range h.Values("Sec-WebSocket-Extensions") {
-		p := extParser{s: v}
+		p := extParser[string]{s: v}
 		for {
-			p.skipSpace()
-			if p.done() {
+			e, good, more := p.next(nil)
+			if !more {
 				break
 			}
-			if p.s[p.i] == ',' {
-				// Empty list elements are allowed (RFC 9110 §5.6.1).
-				p.i++
-				continue
-			}
-			e, good := p.extension()
 			if !good {
 				ok = false
-				p.skipTo(',')
-			} else {
-				exts = append(exts, e)
+				continue
 			}
-			p.skipSpace()
-			if p.done() {
-				break
-			}
-			if p.s[p.i] != ',' {
-				ok = false
-				p.skipTo(',')
-			}
-			p.i++
+			exts = append(exts, e)
 		}
 	}
 	return exts, ok
 }
 
 // extParser walks one header value.
-type extParser struct {
-	s string
+type extParser[S text] struct {
+	s S
 	i int
 }
 
-func (p *extParser) done() bool { return p.i >= len(p.s) }
+// next parses the next entry of the list, appending its parameters to
+// params[:0]. more is false at the end of the value; good is false for an
+// entry that does not follow the grammar, which is skipped.
+func (p *extParser[S]) next(params []extParamOf[S]) (e extensionOf[S], good, more bool) {
+	for {
+		p.skipSpace()
+		if p.done() {
+			return e, false, false
+		}
+		if p.s[p.i] != ',' {
+			break
+		}
+		// Empty list elements are allowed (RFC 9110 §5.6.1).
+		p.i++
+	}
+	e, good = p.extension(params[:0])
+	if !good {
+		p.skipTo(',')
+	}
+	// A good entry ends at a comma or at the end of the value.
+	return e, good, true
+}
 
-func (p *extParser) skipSpace() {
+func (p *extParser[S]) done() bool { return p.i >= len(p.s) }
+
+func (p *extParser[S]) skipSpace() {
 	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
 		p.i++
 	}
 }
 
-func (p *extParser) skipTo(c byte) {
+func (p *extParser[S]) skipTo(c byte) {
 	for p.i < len(p.s) && p.s[p.i] != c {
 		p.i++
 	}
 }
 
-func (p *extParser) token() string {
+func (p *extParser[S]) token() S {
 	start := p.i
 	for p.i < len(p.s) && isTokenChar(p.s[p.i]) {
 		p.i++
@@ -85,30 +98,49 @@ func (p *extParser) token() string {
 }
 
 // quoted reads a quoted-string (RFC 9110 §5.6.4) and returns its unescaped
-// value.
-func (p *extParser) quoted() (string, bool) {
+// value, which is a part of the header value unless it has escapes.
+func (p *extParser[S]) quoted() (S, bool) {
 	p.i++ // opening quote
-	var b strings.Builder
+	for i := p.i; i < len(p.s); i++ {
+		switch p.s[i] {
+		case '"':
+			v := p.s[p.i:i]
+			p.i = i + 1
+			return v, true
+		case '\\':
+			return p.unescape()
+		}
+	}
+	p.i = len(p.s)
+	var none S
+	return none, false
+}
+
+// unescape reads a quoted-string that has escapes, from after its opening
+// quote.
+func (p *extParser[S]) unescape() (S, bool) {
+	var b []byte
 	for p.i < len(p.s) {
 		c := p.s[p.i]
 		switch {
 		case c == '"':
 			p.i++
-			return b.String(), true
+			return S(b), true
 		case c == '\\' && p.i+1 < len(p.s):
-			b.WriteByte(p.s[p.i+1])
+			b = append(b, p.s[p.i+1])
 			p.i += 2
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 			p.i++
 		}
 	}
-	return "", false
+	var none S
+	return none, false
 }
 
-func (p *extParser) extension() (extension, bool) {
-	var e extension
-	if e.name = p.token(); e.name == "" {
+func (p *extParser[S]) extension(params []extParamOf[S]) (extensionOf[S], bool) {
+	var e extensionOf[S]
+	if e.name = p.token(); len(e.name) == 0 {
 		return e, false
 	}
 	for {
@@ -121,8 +153,8 @@ func (p *extParser) extension() (extension, bool) {
 		}
 		p.i++
 		p.skipSpace()
-		var prm extParam
-		if prm.name = p.token(); prm.name == "" {
+		var prm extParamOf[S]
+		if prm.name = p.token(); len(prm.name) == 0 {
 			return e, false
 		}
 		p.skipSpace()
@@ -134,31 +166,35 @@ func (p *extParser) extension() (extension, bool) {
 				v, ok := p.quoted()
 				// The unescaped value must itself be a token
 				// (RFC 6455 §9.1).
-				if !ok || v == "" || !isToken(v) {
+				if !ok || len(v) == 0 || !isToken(v) {
 					return e, false
 				}
 				prm.value = v
-			} else if prm.value = p.token(); prm.value == "" {
+			} else if prm.value = p.token(); len(prm.value) == 0 {
 				return e, false
 			}
 		}
-		e.params = append(e.params, prm)
+		params = append(params, prm)
+		e.params = params
 	}
 }
 
 // isTokenChar reports whether c may appear in a token (RFC 9110 §5.6.2).
-func isTokenChar(c byte) bool {
-	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+func isTokenChar(c byte) bool { return tokenChars[c] }
 
-func isToken(s string) bool {
+var tokenChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return t
+}()
+
+func isToken[S text](s S) bool {
 	for i := 0; i < len(s); i++ {
 		if !isTokenChar(s[i]) {
 			return false
 		}
 	}
-	return s != ""
+	return len(s) > 0
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +227,170 @@ func FuzzUpgradeRequest(f *testing.F) {
 			t.Fatalf("upgraded a request without the handshake's headers: %v", req)
 		}
 	})
+}
+
+// TestUpgradeRequest checks the request Upgrade returns against the one
+// http.ReadRequest reads from the same bytes.
+func TestUpgradeRequest(t *testing.T) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	tests := []struct{ name, request string }{
+		{"origin form", "GET /room/a%20b?id=7&x=%zz HTTP/1.1\r\n" +
+			"host: example.com:8080\r\n" +
+			"upgrade: websocket\r\n" +
+			"CONNECTION: keep-alive, Upgrade\r\n" +
+			"sec-websocket-key: " + key + "\r\n" +
+			"Sec-WebSocket-Version: 13\r\n" +
+			"Cookie: a=1\r\n" +
+			"Pragma: no-cache\r\n" +
+			"X-Empty:\r\n" +
+			"cookie: b=2\r\n" +
+			"\r\n"},
+		{"long head", "GET /ws HTTP/1.1\r\n" +
+			"Host: example.com\r\n" +
+			"Upgrade: websocket\r\n" +
+			"Connection: Upgrade\r\n" +
+			"Cookie: " + strings.Repeat("a=bcdefgh; ", 1000) + "z=0\r\n" +
+			"Sec-WebSocket-Key: " + key + "\r\n" +
+			"Sec-WebSocket-Version: 13\r\n" +
+			"\r\n"},
+		{"absolute form", "GET http://other.example/ws HTTP/1.1\r\n" +
+			"Host: example.com\r\n" +
+			"Upgrade: websocket\r\n" +
+			"Connection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: " + key + "\r\n" +
+			"Sec-WebSocket-Version: 13\r\n" +
+			"\r\n"},
+	}
+	s := startUpgradeServer(t, 5*time.Second, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tt.request)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc, err := net.Dial("tcp", s.ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(nc, tt.request)
+			if resp, err := http.ReadResponse(bufio.NewReader(nc), nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("response %v, %v; want 101", resp, err)
+			}
+			r := s.result(t)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			got := r.req
+			if got.Method != want.Method || got.URL.String() != want.URL.String() || got.Proto != want.Proto ||
+				got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor ||
+				got.Host != want.Host || got.RequestURI != want.RequestURI {
+				t.Errorf("request %s %s %s (%d.%d) host %q URI %q; want %s %s %s (%d.%d) host %q URI %q",
+					got.Method, got.URL, got.Proto, got.ProtoMajor, got.ProtoMinor, got.Host, got.RequestURI,
+					want.Method, want.URL, want.Proto, want.ProtoMajor, want.ProtoMinor, want.Host, want.RequestURI)
+			}
+			if !reflect.DeepEqual(got.Header, want.Header) {
+				t.Errorf("header\n%v\nwant\n%v", got.Header, want.Header)
+			}
+			if got.RemoteAddr != nc.LocalAddr().String() {
+				t.Errorf("RemoteAddr %q, want %q", got.RemoteAddr, nc.LocalAddr())
+			}
+			if _, ok := got.Context().Deadline(); !ok {
+				t.Error("the request's context is not the handshake's")
+			}
+			if n, err := got.Body.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Errorf("body read %d, %v; want io.EOF", n, err)
+			}
+		})
+	}
+}
+
+// TestUpgradeMalformed sends requests that cannot be read: each must be
+// answered at once, without waiting for the handshake's deadline, with
+// the status that tells why.
+func TestUpgradeMalformed(t *testing.T) {
+	tests := []struct {
+		name       string
+		request    string
+		wantStatus int
+	}{
+		// Exactly the 16 KiB Upgrade reads, so none is left unread
+		// when the server closes.
+		{"head too large", "GET / HTTP/1.1\r\nHost: h\r\nX: " + strings.Repeat("a", 16<<10-len("GET / HTTP/1.1\r\nHost: h\r\nX: ")), 431},
+		{"too many fields", "GET / HTTP/1.1\r\nHost: h\r\n" + strings.Repeat("X: y\r\n", 64) + "\r\n", 431},
+		{"chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+		{"bare LF", "GET / HTTP/1.1\nHost: h\n\n", 400},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n \r\n\r\n", 400},
+		{"missing Host", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", 400},
+		{"TLS handshake", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400},
+	}
+	s := startUpgradeServer(t, time.Minute, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, err := net.Dial("tcp", s.ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(nc, tt.request)
+			resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+			if err != nil {
+				t.Fatalf("read response: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus || len(body) == 0 || !resp.Close {
+				t.Errorf("status %d body %q, close %v; want %d with an explanation, closing", resp.StatusCode, body, resp.Close, tt.wantStatus)
+			}
+			if r := s.result(t); !errors.Is(r.err, wsx.ErrHandshake) || r.req != nil {
+				t.Errorf("Upgrade returned %v, %v; want no request and an error wrapping ErrHandshake", r.req, r.err)
+			}
+		})
+	}
+}
+
+// TestUpgradeByteByByte sends a request longer than Upgrade's first
+// buffer a byte at a time, with a frame after it: Upgrade must read it
+// whole, and leave the frame to the connection.
+func TestUpgradeByteByByte(t *testing.T) {
+	srv, cl := net.Pipe()
+	defer cl.Close()
+	request := "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Cookie: " + strings.Repeat("a=bcdefgh; ", 500) + "z=0\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" +
+		string(rawpeer.AppendFrame(nil, rawpeer.Frame{Fin: true, Opcode: rawpeer.OpText, Payload: []byte("early"), Masked: true, Key: [4]byte{1, 2, 3, 4}}))
+	go func() {
+		for i := range len(request) {
+			if _, err := io.WriteString(cl, request[i:i+1]); err != nil {
+				return
+			}
+		}
+	}()
+	type result struct {
+		c   *wsx.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := wsx.Upgrade(ctx, srv, nil)
+		done <- result{c, err}
+	}()
+	cl.SetDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(cl), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("response %v, %v; want 101", resp, err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.c.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if typ, p, err := r.c.Read(ctx); err != nil || typ != wsx.MessageText || string(p) != "early" {
+		t.Fatalf("read %v %q %v; want the text \"early\"", typ, p, err)
+	}
 }
