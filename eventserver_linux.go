@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Not in package syscall.
@@ -56,7 +57,7 @@ func (s *EventServer) serve(ctx context.Context, ln net.Listener) error {
 	loops := make([]*eventLoop, 0, n)
 	defer func() {
 		for _, l := range loops {
-			syscall.Close(l.epfd)
+			l.file.Close()
 		}
 	}()
 	for range n {
@@ -96,6 +97,11 @@ type eventLoop struct {
 	s       *EventServer
 	ctx     context.Context // Serve's, for the requests
 	epfd    int
+	file    *os.File        // epfd, in the runtime's poller
+	rc      syscall.RawConn // of file
+	poll    func(fd uintptr) bool
+	n       int // what poll found
+	pollErr error
 	lfd     int
 	wakefd  int
 	conns   []*Conn // by file descriptor
@@ -122,19 +128,53 @@ func newEventLoop(ctx context.Context, s *EventServer, lfd, wakefd int) (*eventL
 			return nil, fmt.Errorf("wsx: EventServer.Serve: %w", os.NewSyscallError("epoll_ctl", err))
 		}
 	}
+	// The loop waits for its epoll instance through the runtime's
+	// poller, in which the instance joins as a readable descriptor, and
+	// asks it for events without waiting: a goroutine waiting that way
+	// holds no thread in a system call, which would keep the runtime
+	// busy taking its processor back and handing it over.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("wsx: EventServer.Serve: %w", os.NewSyscallError("fcntl", err))
+	}
+	l.file = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := l.file.SyscallConn()
+	if err != nil {
+		l.file.Close()
+		return nil, fmt.Errorf("wsx: EventServer.Serve: %w", err)
+	}
+	l.rc = rc
+	l.poll = l.pollEvents
 	return l, nil
 }
 
+// pollEvents asks the epoll instance for events without waiting, and
+// reports whether it had any (or failed).
+func (l *eventLoop) pollEvents(fd uintptr) bool {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
+	l.n, l.pollErr = int(r), nil
+	switch e {
+	case 0:
+	case syscall.EINTR:
+		l.n = 0
+	default:
+		l.n, l.pollErr = 0, e
+	}
+	return l.n > 0 || l.pollErr != nil
+}
+
+
 func (l *eventLoop) run() error {
 	for {
-		n, err := syscall.EpollWait(l.epfd, l.events[:], -1)
-		if err != nil {
-			if err == syscall.EINTR {
-				continue
-			}
-			l.shutdown()
-			return fmt.Errorf("wsx: EventServer: %w", os.NewSyscallError("epoll_wait", err))
+		err := l.rc.Read(l.poll)
+		if err == nil && l.pollErr != nil {
+			err = os.NewSyscallError("epoll_wait", l.pollErr)
 		}
+		if err != nil {
+			l.shutdown()
+			return fmt.Errorf("wsx: EventServer: %w", err)
+		}
+		n := l.n
 		for i := range n {
 			fd := int(l.events[i].Fd)
 			switch {
@@ -161,7 +201,7 @@ func (l *eventLoop) run() error {
 // at a time so that the loop's connections get their turn.
 func (l *eventLoop) accept() error {
 	for range 64 {
-		r, _, errno := syscall.Syscall6(syscall.SYS_ACCEPT4, uintptr(l.lfd), 0, 0,
+		r, _, errno := syscall.RawSyscall6(syscall.SYS_ACCEPT4, uintptr(l.lfd), 0, 0,
 			syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
 		switch errno {
 		case 0:
@@ -222,7 +262,7 @@ func (l *eventLoop) readHandshake(h *pendingHandshake) {
 		copy(st.large[:], st.buf)
 		st.buf = st.large[:]
 	}
-	m, err := syscall.Read(h.fd, st.buf[h.n:min(h.n+handshakeReadSize, len(st.buf))])
+	m, err := rawRead(h.fd, st.buf[h.n:min(h.n+handshakeReadSize, len(st.buf))])
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		if h.timer == nil {
@@ -363,7 +403,7 @@ func (l *eventLoop) readConn(c *Conn) {
 			b.buf = grown
 		}
 	}
-	n, err := syscall.Read(fc.fd, b.buf[b.w:])
+	n, err := rawRead(fc.fd, b.buf[b.w:])
 	switch {
 	case n > 0:
 		b.w += n
@@ -383,7 +423,7 @@ func (l *eventLoop) discard(c *Conn) {
 	fc := c.nc.(*fdConn)
 	var scratch [4096]byte
 	for {
-		n, err := syscall.Read(fc.fd, scratch[:])
+		n, err := rawRead(fc.fd, scratch[:])
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
@@ -520,6 +560,33 @@ func (f *fdConn) leave() bool {
 
 var errWouldBlock = errors.New("the socket is not ready")
 
+// rawRead and rawWrite are read(2) and write(2) on a non-blocking socket,
+// which return at once, and so without the runtime's bookkeeping for
+// system calls that may block.
+func rawRead(fd int, p []byte) (int, error) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
 func (f *fdConn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: f.LocalAddr(), Addr: f.RemoteAddr(), Err: err}
 }
@@ -532,7 +599,7 @@ func (f *fdConn) Read(p []byte) (int, error) {
 	if f.released || f.closing {
 		return 0, f.opError("read", net.ErrClosed)
 	}
-	n, err := syscall.Read(f.fd, p)
+	n, err := rawRead(f.fd, p)
 	switch {
 	case n > 0:
 		return n, nil
@@ -561,7 +628,7 @@ func (f *fdConn) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) {
-		k, err := syscall.Write(f.fd, p[n:])
+		k, err := rawWrite(f.fd, p[n:])
 		if k > 0 {
 			n += k
 		}
