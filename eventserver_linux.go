@@ -163,7 +163,6 @@ func (l *eventLoop) pollEvents(fd uintptr) bool {
 	return l.n > 0 || l.pollErr != nil
 }
 
-
 func (l *eventLoop) run() error {
 	for {
 		err := l.rc.Read(l.poll)
