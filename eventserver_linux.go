@@ -245,7 +245,18 @@ type pendingHandshake struct {
 	st    *upgradeState // from Upgrade's pool
 	n     int           // bytes read into st.buf
 	timer *time.Timer
-	ended atomic.Bool // the handshake finished, or its time ran out
+	mu    sync.Mutex // held by the timer while it shuts the socket down
+	ended bool       // the handshake finished, or its time ran out
+}
+
+// end marks the handshake ended and reports whether it was not already.
+// After end, the timer leaves the descriptor alone.
+func (h *pendingHandshake) end() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	was := h.ended
+	h.ended = true
+	return !was
 }
 
 // readHandshake reads what the client sent of its request and upgrades
@@ -267,8 +278,11 @@ func (l *eventLoop) readHandshake(h *pendingHandshake) {
 		if h.timer == nil {
 			l.pending[h.fd] = h
 			h.timer = time.AfterFunc(l.s.handshakeTimeout(), func() {
-				if h.ended.CompareAndSwap(false, true) {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if !h.ended {
 					// The loop sees the end of input and drops it.
+					h.ended = true
 					syscall.Shutdown(h.fd, syscall.SHUT_RDWR)
 				}
 			})
@@ -288,7 +302,7 @@ func (l *eventLoop) readHandshake(h *pendingHandshake) {
 			return
 		}
 		if headLen > 0 {
-			if !h.ended.CompareAndSwap(false, true) {
+			if !h.end() {
 				l.dropHandshake(h) // too late
 				return
 			}
@@ -307,7 +321,7 @@ func (l *eventLoop) readHandshake(h *pendingHandshake) {
 
 // dropHandshake closes a connection whose handshake did not complete.
 func (l *eventLoop) dropHandshake(h *pendingHandshake) {
-	h.ended.Store(true)
+	h.end()
 	if h.timer != nil {
 		h.timer.Stop()
 	}
