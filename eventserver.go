@@ -96,6 +96,10 @@ func (s *EventServer) handshakeTimeout() time.Duration {
 // reader is an EventServer's loop.
 var errEventServed = errorString("wsx: read: the connection's messages go to its EventServer's OnMessage")
 
+// errWouldBlock is what a read of an EventServer's connection returns
+// when the socket holds nothing.
+var errWouldBlock = errorString("the socket holds nothing to read")
+
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
@@ -187,15 +191,27 @@ func (c *Conn) scanMessage(b []byte) (ready bool, need int) {
 func (c *Conn) serveBuffered(s *EventServer, msg []byte) []byte {
 	for c.readErr == nil && !c.isClosed() {
 		if c.inMsg && (c.frameLeft > 0 || c.frameFin) {
-			if c.frameLeft > 0 && c.rd.buffered() == 0 {
+			// The payload of a frame too big for the read buffer is
+			// read from the socket straight into the message, as
+			// much as it holds.
+			avail := c.rd.buffered()
+			direct := avail == 0 && c.frameLeft >= readBufSize/2
+			if c.frameLeft > 0 && avail == 0 && !direct {
 				return msg
 			}
 			// Grow as the payload arrives, not as far as a header
 			// announces.
-			n := int(min(c.frameLeft, int64(c.rd.buffered())))
+			n := avail
+			if direct {
+				n = max(len(msg), 64<<10)
+			}
+			n = int(min(c.frameLeft, int64(n)))
 			msg = slices.Grow(msg, n)
 			k, err := c.readPayload(msg[len(msg) : len(msg)+n])
 			msg = msg[:len(msg)+k]
+			if direct && k == 0 && err == nil {
+				return msg
+			}
 			if err == io.EOF {
 				if s.OnMessage != nil {
 					s.OnMessage(c, c.msgType, msg)

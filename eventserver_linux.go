@@ -22,6 +22,9 @@ import (
 // Not in package syscall.
 const epollExclusive = 1 << 28
 
+// maxScratch bounds the message buffer a loop keeps between messages.
+const maxScratch = 4 << 20
+
 func (s *EventServer) serve(ctx context.Context, ln net.Listener) error {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
@@ -106,7 +109,7 @@ type eventLoop struct {
 	wakefd  int
 	conns   []*Conn // by file descriptor
 	pending map[int]*pendingHandshake
-	scratch []byte           // the message being read, when it arrived in one go
+	scratch []byte           // a buffer for the next message
 	partial map[*Conn][]byte // messages that arrive over several reads
 	events  [128]syscall.EpollEvent
 	paused  atomic.Bool // accepting paused after running out of descriptors
@@ -400,6 +403,12 @@ func (l *eventLoop) readConn(c *Conn) {
 		l.settle(c)
 		return
 	}
+	if c.inMsg && c.frameLeft >= readBufSize/2 && b.buffered() == 0 {
+		// The read path takes the payload from the socket itself.
+		l.serve(c)
+		l.settle(c)
+		return
+	}
 	if b.buf == nil {
 		b.buf = getReadBuf()
 	}
@@ -456,24 +465,21 @@ func (l *eventLoop) discard(c *Conn) {
 func (l *eventLoop) serve(c *Conn) {
 	msg, owned := l.partial[c]
 	if !owned {
-		msg = l.scratch[:0]
+		msg, l.scratch = l.scratch[:0], nil
 	}
 	msg = c.serveBuffered(l.s, msg)
-	switch {
-	case c.inMsg && len(msg) > 0 && !owned:
+	if c.inMsg && len(msg) > 0 {
 		// The rest of the message comes with a later read: it keeps
-		// its part, and the scratch buffer is free for the others.
-		l.partial[c] = bytes.Clone(msg)
-		l.scratch = msg[:0]
-	case c.inMsg && len(msg) > 0:
+		// its buffer meanwhile.
 		l.partial[c] = msg
-	case owned:
-		delete(l.partial, c)
-	default:
-		l.scratch = msg[:0]
-	}
-	if cap(l.scratch) > 1<<20 {
-		l.scratch = nil
+	} else {
+		if owned {
+			delete(l.partial, c)
+		}
+		// The largest buffer, within reason, serves the next message.
+		if cap(msg) >= cap(l.scratch) && cap(msg) <= maxScratch {
+			l.scratch = msg[:0]
+		}
 	}
 	c.flushForRead()
 }
@@ -570,8 +576,6 @@ func (f *fdConn) leave() bool {
 	f.inLoop = false
 	return f.closing
 }
-
-var errWouldBlock = errors.New("the socket is not ready")
 
 // rawRead and rawWrite are read(2) and write(2) on a non-blocking socket,
 // which return at once, and so without the runtime's bookkeeping for

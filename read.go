@@ -207,6 +207,11 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 			var err error
 			k, err = c.rd.nc.Read(chunk)
 			if k == 0 {
+				if c.evented && errors.Is(err, errWouldBlock) {
+					// An EventServer's loop comes back when the
+					// socket holds more.
+					return n, nil
+				}
 				return n, c.readFailed(err)
 			}
 		} else {
