@@ -250,17 +250,7 @@ func (c *Conn) serveBuffered(s *EventServer, msg []byte) []byte {
 			continue
 		}
 		c.rd.need = 0
-		var h header
-		if err := c.readHeader(&h); err != nil {
-			return msg
-		}
-		if h.opcode.isControl() {
-			if err := c.handleControl(&h); err != nil {
-				return msg
-			}
-			continue
-		}
-		if err := c.beginFrame(&h); err != nil {
+		if _, err := c.frameStep(); err != nil {
 			return msg
 		}
 	}

@@ -19,31 +19,6 @@ import (
 	"github.com/wsx-go/wsx/internal/test/rawpeer"
 )
 
-// eventServer runs s on a free port of 127.0.0.1 until the test ends and
-// returns the ws:// URL. Serve must return nil once its context ends.
-func eventServer(t *testing.T, s *wsx.EventServer) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve = %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve still running 10s after its context ended")
-		}
-	})
-	return "ws://" + ln.Addr().String()
-}
-
 func echoEvents(s *wsx.EventServer) *wsx.EventServer {
 	s.OnMessage = func(c *wsx.Conn, typ wsx.MessageType, msg []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,26 +64,33 @@ func startEventHarness(t *testing.T, cfg config) *eventHarness {
 			ep.done <- err
 		},
 	}
+	h.addr = strings.TrimPrefix(eventServer(t, srv), "ws://")
+	return h
+}
+
+// eventServer runs s on a free port of 127.0.0.1 until the test ends and
+// returns the ws:// URL. Serve must return nil once its context ends.
+func eventServer(t *testing.T, s *wsx.EventServer) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	go func() { served <- s.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-served:
 			if err != nil {
-				t.Errorf("EventServer.Serve = %v", err)
+				t.Errorf("Serve = %v", err)
 			}
-		case <-time.After(appWait):
-			t.Errorf("EventServer.Serve still running %v after its context ended", appWait)
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve still running 10s after its context ended")
 		}
 	})
-	return h
+	return "ws://" + ln.Addr().String()
 }
 
 func (h *eventHarness) chunkedReads() int64 { return 0 }

@@ -265,18 +265,25 @@ func (c *Conn) readFailed(err error) error {
 // none is in progress).
 func (c *Conn) nextFrame() error {
 	for {
-		var h header
-		if err := c.readHeader(&h); err != nil {
+		data, err := c.frameStep()
+		if err != nil || data {
 			return err
 		}
-		if h.opcode.isControl() {
-			if err := c.handleControl(&h); err != nil {
-				return err
-			}
-			continue
-		}
-		return c.beginFrame(&h)
 	}
+}
+
+// frameStep reads one frame header: a control frame is handled, with its
+// payload, and a data frame taken on (see beginFrame). It reports whether
+// the frame was a data frame.
+func (c *Conn) frameStep() (bool, error) {
+	var h header
+	if err := c.readHeader(&h); err != nil {
+		return false, err
+	}
+	if h.opcode.isControl() {
+		return false, c.handleControl(&h)
+	}
+	return true, c.beginFrame(&h)
 }
 
 // beginFrame takes on the data frame whose header was just read: it must
