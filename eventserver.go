@@ -96,8 +96,8 @@ func (s *EventServer) handshakeTimeout() time.Duration {
 // reader is an EventServer's loop.
 var errEventServed = errorString("wsx: read: the connection's messages go to its EventServer's OnMessage")
 
-// errWouldBlock is what a read of an EventServer's connection returns
-// when the socket holds nothing.
+// errWouldBlock is what a read of an EventServer's connection returns,
+// as it is, when the socket holds nothing.
 var errWouldBlock = errorString("the socket holds nothing to read")
 
 type errorString string
@@ -116,8 +116,9 @@ func (e errorString) Error() string { return string(e) }
 
 // frameReady reports whether b begins with a frame header the read path
 // can take without waiting: the header, and for a control frame its
-// payload too. Otherwise it returns the number of bytes needed at least.
-func frameReady(b []byte) (bool, int) {
+// payload too, unless the header is refused on its own. Otherwise it
+// returns the number of bytes needed at least.
+func (c *Conn) frameReady(b []byte) (bool, int) {
 	if len(b) < 2 {
 		return false, 2
 	}
@@ -127,7 +128,7 @@ func frameReady(b []byte) (bool, int) {
 	}
 	if opcode(b[0] & 0x0F).isControl() {
 		var h header
-		if _, err := parseHeader(b, &h); err == nil && int64(len(b)-hl) < h.length {
+		if _, err := parseHeader(b, &h); err == nil && c.headerFault(&h) == nil && int64(len(b)-hl) < h.length {
 			return false, hl + int(h.length)
 		}
 	}
@@ -155,8 +156,8 @@ func (c *Conn) scanMessage(b []byte) (ready bool, need int) {
 			return false, pos + hl
 		}
 		var h header
-		if _, err := parseHeader(b[pos:], &h); err != nil {
-			return true, 0
+		if _, err := parseHeader(b[pos:], &h); err != nil || c.headerFault(&h) != nil {
+			return true, 0 // the read path refuses it
 		}
 		end := int64(pos+hl) + h.length
 		if h.opcode.isControl() {
@@ -225,7 +226,7 @@ func (c *Conn) serveBuffered(s *EventServer, msg []byte) []byte {
 			continue
 		}
 		b := c.rd.peek()
-		if ok, need := frameReady(b); !ok {
+		if ok, need := c.frameReady(b); !ok {
 			c.rd.need = need
 			return msg
 		}
@@ -253,6 +254,43 @@ func (c *Conn) serveBuffered(s *EventServer, msg []byte) []byte {
 		if _, err := c.frameStep(); err != nil {
 			return msg
 		}
+	}
+	return msg
+}
+
+// serveReadable is an event loop's turn with a connection whose socket is
+// readable: it reads what the socket holds, into the read buffer or, for
+// the payload of a frame too big for it, straight into the message, and
+// serves it (see serveBuffered). The connection's net.Conn returns
+// errWouldBlock when the socket holds nothing.
+func (c *Conn) serveReadable(s *EventServer, msg []byte) []byte {
+	b := &c.rd
+	if c.inMsg && c.frameLeft >= readBufSize/2 && b.buffered() == 0 {
+		return c.serveBuffered(s, msg)
+	}
+	if b.buf == nil {
+		b.buf = getReadBuf()
+	}
+	if b.w == len(b.buf) {
+		if b.r > 0 {
+			n := copy(b.buf, b.buf[b.r:b.w])
+			b.r, b.w = 0, n
+		} else {
+			// At most double what arrived: a header alone does not
+			// make the loop allocate what it announces.
+			grown := make([]byte, min(max(b.need, len(b.buf)+1), 2*len(b.buf)))
+			copy(grown, b.buf)
+			putReadBuf(b.buf)
+			b.buf = grown
+		}
+	}
+	n, err := b.nc.Read(b.buf[b.w:])
+	if n > 0 {
+		b.w += n
+		return c.serveBuffered(s, msg)
+	}
+	if err != errWouldBlock {
+		c.readFailed(err)
 	}
 	return msg
 }

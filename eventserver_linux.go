@@ -389,7 +389,7 @@ func (l *eventLoop) upgrade(h *pendingHandshake, headLen int) {
 	if l.s.OnOpen != nil {
 		l.s.OnOpen(c, req)
 	}
-	l.serve(c)
+	l.serve(c, false)
 	l.settle(c)
 }
 
@@ -397,45 +397,12 @@ func (l *eventLoop) upgrade(h *pendingHandshake, headLen int) {
 func (l *eventLoop) readConn(c *Conn) {
 	fc := c.nc.(*fdConn)
 	fc.enter()
-	b := &c.rd
 	if c.readErr != nil || c.isClosed() {
 		l.discard(c)
 		l.settle(c)
 		return
 	}
-	if c.inMsg && c.frameLeft >= readBufSize/2 && b.buffered() == 0 {
-		// The read path takes the payload from the socket itself.
-		l.serve(c)
-		l.settle(c)
-		return
-	}
-	if b.buf == nil {
-		b.buf = getReadBuf()
-	}
-	if b.w == len(b.buf) {
-		if b.r > 0 {
-			n := copy(b.buf, b.buf[b.r:b.w])
-			b.r, b.w = 0, n
-		} else {
-			// At most double what arrived: a header alone does
-			// not make the loop allocate what it announces.
-			grown := make([]byte, min(max(b.need, len(b.buf)+1), 2*len(b.buf)))
-			copy(grown, b.buf)
-			putReadBuf(b.buf)
-			b.buf = grown
-		}
-	}
-	n, err := rawRead(fc.fd, b.buf[b.w:])
-	switch {
-	case n > 0:
-		b.w += n
-		l.serve(c)
-	case err == syscall.EAGAIN || err == syscall.EINTR:
-	case err == nil:
-		c.readFailed(io.EOF)
-	default:
-		c.readFailed(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)})
-	}
+	l.serve(c, true)
 	l.settle(c)
 }
 
@@ -460,14 +427,19 @@ func (l *eventLoop) discard(c *Conn) {
 	}
 }
 
-// serve hands the buffered units to the read path, then sends the replies
-// collected meanwhile.
-func (l *eventLoop) serve(c *Conn) {
+// serve hands what the connection has to the read path (reading from the
+// socket first if it is readable), then sends the replies collected
+// meanwhile.
+func (l *eventLoop) serve(c *Conn, readable bool) {
 	msg, owned := l.partial[c]
 	if !owned {
 		msg, l.scratch = l.scratch[:0], nil
 	}
-	msg = c.serveBuffered(l.s, msg)
+	if readable {
+		msg = c.serveReadable(l.s, msg)
+	} else {
+		msg = c.serveBuffered(l.s, msg)
+	}
 	if c.inMsg && len(msg) > 0 {
 		// The rest of the message comes with a later read: it keeps
 		// its buffer meanwhile.
@@ -617,13 +589,16 @@ func (f *fdConn) Read(p []byte) (int, error) {
 		return 0, f.opError("read", net.ErrClosed)
 	}
 	n, err := rawRead(f.fd, p)
+	for err == syscall.EINTR {
+		n, err = rawRead(f.fd, p)
+	}
 	switch {
 	case n > 0:
 		return n, nil
 	case err == nil:
 		return 0, io.EOF
 	case err == syscall.EAGAIN:
-		return 0, f.opError("read", errWouldBlock)
+		return 0, errWouldBlock
 	default:
 		return 0, f.opError("read", os.NewSyscallError("read", err))
 	}

@@ -207,7 +207,7 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 			var err error
 			k, err = c.rd.nc.Read(chunk)
 			if k == 0 {
-				if c.evented && errors.Is(err, errWouldBlock) {
+				if err == errWouldBlock {
 					// An EventServer's loop comes back when the
 					// socket holds more.
 					return n, nil
@@ -341,24 +341,8 @@ func (c *Conn) readHeader(h *header) error {
 	if _, err := parseHeader(c.rd.peek(), h); err != nil {
 		return c.fail(protocolError(err.Error()))
 	}
-	switch {
-	case c.client && h.masked:
-		return c.fail(protocolError("masked frame from server"))
-	case !c.client && !h.masked:
-		return c.fail(protocolError("unmasked frame from client"))
-	case h.rsv&(bitRsv2|bitRsv3) != 0:
-		return c.fail(protocolError("reserved bits RSV2 or RSV3 set without a negotiated extension"))
-	case h.rsv&bitRsv1 != 0:
-		// permessage-deflate marks the first frame of a compressed
-		// data message, and nothing else, with RSV1 (RFC 7692 §6).
-		switch {
-		case c.deflate == nil:
-			return c.fail(protocolError("reserved bit RSV1 set without a negotiated extension"))
-		case h.opcode.isControl():
-			return c.fail(protocolError("compressed control frame"))
-		case h.opcode == opContinuation:
-			return c.fail(protocolError("RSV1 set on a continuation frame"))
-		}
+	if f := c.headerFault(h); f != nil {
+		return c.fail(f)
 	}
 	if h.opcode.isControl() {
 		if err := c.rd.ensure(hl + int(h.length)); err != nil {
@@ -367,6 +351,31 @@ func (c *Conn) readHeader(h *header) error {
 	}
 	c.rd.discard(hl)
 	c.sawFrame(!h.opcode.isControl())
+	return nil
+}
+
+// headerFault returns what is wrong with a frame header that parsed, for
+// this side of this connection, or nil.
+func (c *Conn) headerFault(h *header) *failure {
+	switch {
+	case c.client && h.masked:
+		return protocolError("masked frame from server")
+	case !c.client && !h.masked:
+		return protocolError("unmasked frame from client")
+	case h.rsv&(bitRsv2|bitRsv3) != 0:
+		return protocolError("reserved bits RSV2 or RSV3 set without a negotiated extension")
+	case h.rsv&bitRsv1 != 0:
+		// permessage-deflate marks the first frame of a compressed
+		// data message, and nothing else, with RSV1 (RFC 7692 §6).
+		switch {
+		case c.deflate == nil:
+			return protocolError("reserved bit RSV1 set without a negotiated extension")
+		case h.opcode.isControl():
+			return protocolError("compressed control frame")
+		case h.opcode == opContinuation:
+			return protocolError("RSV1 set on a continuation frame")
+		}
+	}
 	return nil
 }
 
