@@ -196,7 +196,7 @@ func (c *Conn) serveBuffered(s *EventServer, msg []byte) []byte {
 			// read from the socket straight into the message, as
 			// much as it holds.
 			avail := c.rd.buffered()
-			direct := avail == 0 && c.frameLeft >= readBufSize/2
+			direct := c.readsDirect()
 			if c.frameLeft > 0 && avail == 0 && !direct {
 				return msg
 			}
@@ -258,6 +258,13 @@ func (c *Conn) serveBuffered(s *EventServer, msg []byte) []byte {
 	return msg
 }
 
+// readsDirect reports whether the read path takes the payload of the
+// current frame from the socket itself, straight into the message (see
+// readRaw): the read buffer is empty and the payload left is big.
+func (c *Conn) readsDirect() bool {
+	return c.inMsg && c.rd.buffered() == 0 && c.frameLeft >= readBufSize/2
+}
+
 // serveReadable is an event loop's turn with a connection whose socket is
 // readable: it reads what the socket holds, into the read buffer or, for
 // the payload of a frame too big for it, straight into the message, and
@@ -265,7 +272,7 @@ func (c *Conn) serveBuffered(s *EventServer, msg []byte) []byte {
 // errWouldBlock when the socket holds nothing.
 func (c *Conn) serveReadable(s *EventServer, msg []byte) []byte {
 	b := &c.rd
-	if c.inMsg && c.frameLeft >= readBufSize/2 && b.buffered() == 0 {
+	if c.readsDirect() {
 		return c.serveBuffered(s, msg)
 	}
 	if b.buf == nil {

@@ -3,7 +3,6 @@
 package wsx
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -237,7 +236,11 @@ func (l *eventLoop) pauseAccept() {
 	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, l.lfd, nil)
 	time.AfterFunc(50*time.Millisecond, func() {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExclusive, Fd: int32(l.lfd)}
-		syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, l.lfd, &ev)
+		// Through the file, which keeps the descriptor from being
+		// closed meanwhile, and does nothing once Serve closed it.
+		l.rc.Control(func(epfd uintptr) {
+			syscall.EpollCtl(int(epfd), syscall.EPOLL_CTL_ADD, l.lfd, &ev)
+		})
 		l.paused.Store(false)
 	})
 }
@@ -270,12 +273,7 @@ func (l *eventLoop) readHandshake(h *pendingHandshake) {
 		h.st.buf = h.st.small[:]
 	}
 	st := h.st
-	if h.n == len(st.buf) && st.large == nil {
-		st.large = largeHeadBufs.Get().(*[maxHeadSize]byte)
-		copy(st.large[:], st.buf)
-		st.buf = st.large[:]
-	}
-	m, err := rawRead(h.fd, st.buf[h.n:min(h.n+handshakeReadSize, len(st.buf))])
+	m, err := rawRead(h.fd, st.room(h.n))
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		if h.timer == nil {
@@ -296,26 +294,22 @@ func (l *eventLoop) readHandshake(h *pendingHandshake) {
 		return
 	}
 	h.n += m
-	// As Upgrade does: a head can end, and a line be judged, only when a
-	// read brings a '\n'.
-	if h.n == m || h.n == maxHeadSize || bytes.IndexByte(st.buf[h.n-m:h.n], '\n') >= 0 {
-		headLen, err := parseRequest(st.buf[:h.n], &st.head)
-		if err != nil {
-			l.refuse(h, appendRequestError(st.out[:0], err))
+	headLen, err := st.parse(h.n, m)
+	if err != nil {
+		l.refuse(h, appendRequestError(st.out[:0], err))
+		return
+	}
+	if headLen > 0 {
+		if !h.end() {
+			l.dropHandshake(h) // too late
 			return
 		}
-		if headLen > 0 {
-			if !h.end() {
-				l.dropHandshake(h) // too late
-				return
-			}
-			if h.timer != nil {
-				h.timer.Stop()
-				delete(l.pending, h.fd)
-			}
-			l.upgrade(h, headLen)
-			return
+		if h.timer != nil {
+			h.timer.Stop()
+			delete(l.pending, h.fd)
 		}
+		l.upgrade(h, headLen)
+		return
 	}
 	if h.timer == nil {
 		l.readHandshake(h) // arms the timer when nothing more has come
@@ -464,13 +458,8 @@ func (l *eventLoop) settle(c *Conn) {
 		l.finish(c)
 		return
 	}
-	if c.readErr != nil {
-		// Failed: the close frame is out; input is dropped until the
-		// peer closes.
-		c.rd.free()
-		return
-	}
-	if c.rd.buffered() == 0 {
+	// A failed connection's input is dropped until the peer closes.
+	if c.readErr != nil || c.rd.buffered() == 0 {
 		c.rd.free()
 	}
 }

@@ -113,22 +113,10 @@ const handshakeReadSize = 4 << 10
 func (st *upgradeState) readHead(nc net.Conn) (headLen, n int, err error) {
 	st.buf = st.small[:]
 	for {
-		if n == len(st.buf) && st.large == nil {
-			st.large = largeHeadBufs.Get().(*[maxHeadSize]byte)
-			copy(st.large[:], st.buf)
-			st.buf = st.large[:]
-		}
-		m, rerr := nc.Read(st.buf[n:min(n+handshakeReadSize, len(st.buf))])
+		m, rerr := nc.Read(st.room(n))
 		n += m
-		// A head can end, and a line can be judged, only when a read
-		// brings a '\n'; the first read may show a request line that
-		// cannot be one, and maxHeadSize bytes without a head are a
-		// head too large.
-		if m > 0 && (n == m || n == maxHeadSize || bytes.IndexByte(st.buf[n-m:n], '\n') >= 0) {
-			headLen, err := parseRequest(st.buf[:n], &st.head)
-			if err != nil || headLen > 0 {
-				return headLen, n, err
-			}
+		if headLen, err := st.parse(n, m); err != nil || headLen > 0 {
+			return headLen, n, err
 		}
 		if rerr != nil {
 			if rerr == io.EOF && n > 0 {
@@ -137,6 +125,29 @@ func (st *upgradeState) readHead(nc net.Conn) (headLen, n int, err error) {
 			return 0, n, rerr
 		}
 	}
+}
+
+// room returns where the next read goes, n bytes having been read: at
+// most handshakeReadSize, in the large buffer once the small one is full.
+func (st *upgradeState) room(n int) []byte {
+	if n == len(st.buf) && st.large == nil {
+		st.large = largeHeadBufs.Get().(*[maxHeadSize]byte)
+		copy(st.large[:], st.buf)
+		st.buf = st.large[:]
+	}
+	return st.buf[n:min(n+handshakeReadSize, len(st.buf))]
+}
+
+// parse parses the head in the first n bytes of st.buf, the last m of
+// which a read just brought, and returns its length, 0 while it is
+// incomplete. A head can end, and a line be judged, only when a read
+// brings a '\n'; the first read may show a request line that cannot be
+// one, and maxHeadSize bytes without a head are a head too large.
+func (st *upgradeState) parse(n, m int) (int, error) {
+	if m > 0 && (n == m || n == maxHeadSize || bytes.IndexByte(st.buf[n-m:n], '\n') >= 0) {
+		return parseRequest(st.buf[:n], &st.head)
+	}
+	return 0, nil
 }
 
 // release returns the large buffer, if st took one.

@@ -1,4 +1,4 @@
-package wsx_test
+package wsx
 
 import (
 	"bytes"
@@ -7,8 +7,6 @@ import (
 	"net"
 	"testing"
 	"time"
-
-	"github.com/wsx-go/wsx"
 )
 
 // benchUpgradeCases are handshakes as a minimal client and as a browser
@@ -16,7 +14,7 @@ import (
 var benchUpgradeCases = []struct {
 	name    string
 	request string
-	opts    *wsx.AcceptOptions
+	opts    *AcceptOptions
 }{
 	{"minimal", "GET / HTTP/1.1\r\n" +
 		"Host: 127.0.0.1:9000\r\n" +
@@ -25,25 +23,10 @@ var benchUpgradeCases = []struct {
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
 		"Sec-WebSocket-Version: 13\r\n" +
 		"\r\n", nil},
-	{"browser", "GET /chat?room=7 HTTP/1.1\r\n" +
-		"Host: example.com:8080\r\n" +
-		"Connection: Upgrade\r\n" +
-		"Pragma: no-cache\r\n" +
-		"Cache-Control: no-cache\r\n" +
-		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36\r\n" +
-		"Upgrade: websocket\r\n" +
-		"Origin: https://app.example.com\r\n" +
-		"Sec-WebSocket-Version: 13\r\n" +
-		"Accept-Encoding: gzip, deflate, br, zstd\r\n" +
-		"Accept-Language: en-US,en;q=0.9\r\n" +
-		"Cookie: session=abc123; theme=dark\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
-		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" +
-		"Sec-WebSocket-Protocol: chat.v2, chat\r\n" +
-		"\r\n", &wsx.AcceptOptions{
+	{"browser", chromeRequest, &AcceptOptions{
 		Subprotocols:    []string{"chat"},
 		OriginPatterns:  []string{"*.example.com"},
-		CompressionMode: wsx.CompressionContextTakeover,
+		CompressionMode: CompressionContextTakeover,
 	}},
 }
 
@@ -77,7 +60,7 @@ func BenchmarkUpgrade(b *testing.B) {
 					}
 					done <- nil
 				}()
-				c, _, err := wsx.Upgrade(context.Background(), srv, bc.opts)
+				c, _, err := Upgrade(context.Background(), srv, bc.opts)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -93,7 +76,7 @@ func BenchmarkUpgrade(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				nc.off = 0
-				c, _, err := wsx.Upgrade(context.Background(), nc, bc.opts)
+				c, _, err := Upgrade(context.Background(), nc, bc.opts)
 				if err != nil {
 					b.Fatal(err)
 				}
